@@ -1,0 +1,41 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+type ctxKey int
+
+const (
+	viewerKey ctxKey = iota
+	loadersKey
+)
+
+// WithViewer records who is asking.
+func WithViewer(ctx context.Context, v store.Viewer) context.Context {
+	return context.WithValue(ctx, viewerKey, v)
+}
+
+// ViewerFrom returns who is asking; anonymous when nobody was recorded.
+func ViewerFrom(ctx context.Context) store.Viewer {
+	v, _ := ctx.Value(viewerKey).(store.Viewer)
+	return v
+}
+
+// WithLoaders attaches one request's dataloaders.
+func WithLoaders(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey, l)
+}
+
+// loadersFrom returns the request's dataloaders.
+// IMPORTANT: loaders cache per request; never share them across requests,
+// or one caller would see what another was allowed to read.
+func loadersFrom(ctx context.Context) *Loaders {
+	l, ok := ctx.Value(loadersKey).(*Loaders)
+	if !ok {
+		panic("graph: request context has no dataloaders (WithLoaders missing)")
+	}
+	return l
+}

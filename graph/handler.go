@@ -1,0 +1,147 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// Options configure the GraphQL endpoint.
+type Options struct {
+	Introspection bool
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64
+}
+
+// NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
+// body, and GET for queries.
+func NewHandler(s *store.Store, opts Options) http.Handler {
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}}))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(recoverPanic)
+	return authenticate(s, checkRequest(opts.MaxBodyBytes, srv))
+}
+
+// authenticate resolves the request's token into a viewer and gives the
+// request its own dataloaders. A token that does not authenticate fails the
+// whole request: it is never treated as anonymous.
+func authenticate(s *store.Store, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var viewer store.Viewer
+		if secret, ok := tokenFrom(r); ok {
+			u, err := s.Authenticate(ctx, secret)
+			if err != nil {
+				status, code := http.StatusUnauthorized, CodeUnauthenticated
+				if store.ErrorCode(err) != store.EUnauthenticated {
+					status, code = http.StatusInternalServerError, CodeInternal
+				}
+				writeError(w, status, code, publicMessage(err))
+				return
+			}
+			viewer.User = u
+		}
+		ctx = WithLoaders(WithViewer(ctx, viewer), NewLoaders(s))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// tokenFrom reads `Authorization: Bearer <token>` or `PRIVATE-TOKEN`.
+func tokenFrom(r *http.Request) (string, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token), true
+		}
+		return "", true // an Authorization header we cannot use is a bad token, not anonymity
+	}
+	if t := r.Header.Get("PRIVATE-TOKEN"); t != "" {
+		return strings.TrimSpace(t), true
+	}
+	return "", false
+}
+
+// checkRequest refuses requests that are not GraphQL requests with a
+// BAD_REQUEST error, before gqlgen sees them: every error carries a code.
+func checkRequest(maxBody int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			if r.URL.Query().Get("query") == "" {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "A GET request needs a query parameter")
+				return
+			}
+		case http.MethodPost:
+			mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mediaType != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			if err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, "The request body is larger than the limit")
+					return
+				}
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
+				return
+			}
+			var req struct {
+				Query any `json:"query"`
+			}
+			if err := json.Unmarshal(body, &req); err != nil {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body is not a JSON object")
+				return
+			}
+			if q, ok := req.Query.(string); !ok || strings.TrimSpace(q) == "" {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request has no query")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Use GET or POST")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeError answers a request that never reached execution.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errors": []*gqlerror.Error{{
+		Message: message, Extensions: map[string]any{"code": code},
+	}}})
+}
+
+// publicMessage is an error's message when it is a domain error, and a bare
+// statement otherwise.
+func publicMessage(err error) string {
+	var e *store.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal server error"
+}

@@ -1,0 +1,178 @@
+package graph
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// When a loader reads the store: once no lookup of the request has arrived
+// for BatchQuiet, or BatchWait after its first key at the latest.
+//
+// gqlgen resolves a list's items in goroutines, so the keys of one level
+// arrive over a span that grows with the page (a page of 50 deployments with
+// a dozen nested fields starts several hundred resolvers: milliseconds on
+// two cores). A fixed wait either splits that level into several reads or,
+// long enough to cover it, adds its full length to every level. Waiting for
+// a quiet moment dispatches as soon as the level's resolvers are all
+// waiting, whatever the page size; the library's default of 16 ms would add
+// 16 ms to every nesting level.
+var (
+	BatchQuiet = 200 * time.Microsecond
+	BatchWait  = 10 * time.Millisecond
+)
+
+// maxBatch bounds one batch's read transaction.
+const maxBatch = 1000
+
+// Loader is a dataloader whose batches also end at the request's next quiet
+// moment (see BatchQuiet).
+type Loader[K comparable, V any] struct {
+	*dataloader.Loader[K, V]
+	quiet *quietTimer
+}
+
+// Load asks for one key and notes the request's activity.
+func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
+	thunk := l.Loader.Load(ctx, key)
+	l.quiet.touch()
+	return thunk
+}
+
+// quietTimer flushes every loader of a request once lookups stop arriving.
+type quietTimer struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	flushes []func()
+}
+
+func (q *quietTimer) touch() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.timer == nil {
+		q.timer = time.AfterFunc(BatchQuiet, q.flush)
+		return
+	}
+	q.timer.Reset(BatchQuiet)
+}
+
+func (q *quietTimer) flush() {
+	for _, f := range q.flushes {
+		f()
+	}
+}
+
+// Loaders are one request's dataloaders: every nested lookup goes through
+// them, so a level of N parents costs one store read, not N.
+type Loaders struct {
+	Users           *Loader[int64, *store.User]
+	Groups          *Loader[int64, *store.Group]
+	Projects        *Loader[int64, *store.Project]
+	Environments    *Loader[int64, *store.Environment]
+	Deployments     *Loader[int64, *store.Deployment]
+	Jobs            *Loader[int64, *store.Job]
+	Pipelines       *Loader[int64, *store.Pipeline]
+	MergeRequests   *Loader[int64, *store.MergeRequest]
+	AccessTokens    *Loader[int64, *store.AccessToken]
+	Commits         *Loader[string, *store.Commit]
+	EnvByName       *Loader[store.EnvironmentKey, *store.Environment]
+	DeploymentByIID *Loader[store.IIDKey, *store.Deployment]
+	MRByIID         *Loader[store.IIDKey, *store.MergeRequest]
+	LastDeployments *Loader[store.LastDeploymentKey, *store.Deployment]
+	Approvals       *Loader[int64, []store.Approval]
+	Protections     *Loader[store.EnvironmentKey, *store.ProtectedEnvironment]
+	ProjectProtects *Loader[int64, []store.ProtectedEnvironment]
+	MemberLevels    *Loader[store.MemberKey, store.AccessLevel]
+	UserGroups      *Loader[int64, []int64]
+
+	// List loaders are keyed by the query's address: each connection field
+	// asks once, and the batch answers all of a level in one transaction.
+	DeploymentPages    *Loader[*store.DeploymentQuery, store.Page[*store.Deployment]]
+	DeploymentCounts   *Loader[*store.DeploymentQuery, int]
+	EnvironmentPages   *Loader[*store.EnvironmentQuery, store.Page[*store.Environment]]
+	EnvironmentCounts  *Loader[*store.EnvironmentQuery, int]
+	MergeRequestPages  *Loader[*store.MergeRequestQuery, store.Page[*store.MergeRequest]]
+	MergeRequestCounts *Loader[*store.MergeRequestQuery, int]
+}
+
+// NewLoaders makes the dataloaders for one request.
+func NewLoaders(s *store.Store) *Loaders {
+	q := &quietTimer{}
+	return &Loaders{
+		Users:           loader(q, s.Users),
+		Groups:          loader(q, s.Groups),
+		Projects:        loader(q, s.Projects),
+		Environments:    loader(q, s.Environments),
+		Deployments:     loader(q, s.Deployments),
+		Jobs:            loader(q, s.Jobs),
+		Pipelines:       loader(q, s.Pipelines),
+		MergeRequests:   loader(q, s.MergeRequests),
+		AccessTokens:    loader(q, s.AccessTokens),
+		Commits:         loader(q, s.Commits),
+		EnvByName:       loader(q, s.EnvironmentsByName),
+		DeploymentByIID: loader(q, s.DeploymentsByIID),
+		MRByIID:         loader(q, s.MergeRequestsByIID),
+		LastDeployments: loader(q, s.LastDeployments),
+		Approvals:       loader(q, s.Approvals),
+		Protections:     loader(q, s.ProtectedEnvironments),
+		ProjectProtects: loader(q, s.ProjectProtectedEnvironments),
+		MemberLevels:    loader(q, s.MemberLevels),
+		UserGroups:      loader(q, s.UserGroupIDs),
+
+		DeploymentPages:    listLoader(q, s.ListDeployments),
+		DeploymentCounts:   listLoader(q, s.CountDeployments),
+		EnvironmentPages:   listLoader(q, s.ListEnvironments),
+		EnvironmentCounts:  listLoader(q, s.CountEnvironments),
+		MergeRequestPages:  listLoader(q, s.ListMergeRequests),
+		MergeRequestCounts: listLoader(q, s.CountMergeRequests),
+	}
+}
+
+func newLoader[K comparable, V any](q *quietTimer, batch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	l := dataloader.NewBatchedLoader(batch,
+		dataloader.WithWait[K, V](BatchWait),
+		dataloader.WithBatchCapacity[K, V](maxBatch))
+	q.flushes = append(q.flushes, l.Flush)
+	return &Loader[K, V]{Loader: l, quiet: q}
+}
+
+// loader batches a store lookup that answers index-aligned to its keys.
+func loader[K comparable, V any](q *quietTimer, fetch func(context.Context, []K) ([]V, error)) *Loader[K, V] {
+	return newLoader(q, func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		values, err := fetch(ctx, keys)
+		out := make([]*dataloader.Result[V], len(keys))
+		for i := range keys {
+			if err != nil {
+				out[i] = &dataloader.Result[V]{Error: err}
+			} else {
+				out[i] = &dataloader.Result[V]{Data: values[i]}
+			}
+		}
+		return out
+	})
+}
+
+// listLoader batches list queries, each of which may fail on its own.
+func listLoader[Q any, V any](q *quietTimer, fetch func(context.Context, []Q) ([]V, []error)) *Loader[*Q, V] {
+	return newLoader(q, func(ctx context.Context, keys []*Q) []*dataloader.Result[V] {
+		qs := make([]Q, len(keys))
+		for i, k := range keys {
+			qs[i] = *k
+		}
+		values, errs := fetch(ctx, qs)
+		out := make([]*dataloader.Result[V], len(keys))
+		for i := range keys {
+			out[i] = &dataloader.Result[V]{Data: values[i], Error: errs[i]}
+		}
+		return out
+	})
+}
+
+// load reads one key through a loader.
+func load[K comparable, V any](ctx context.Context, l *Loader[K, V], key K) (V, error) {
+	return l.Load(ctx, key)()
+}

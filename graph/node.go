@@ -1,0 +1,112 @@
+package graph
+
+import (
+	"context"
+	"strings"
+
+	"github.com/deploygraph/deploygraph/graph/model"
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// node resolves a global ID, applying the same visibility as every other
+// path to the object: unknown and invisible are both NOT_FOUND.
+func node(ctx context.Context, id string) (model.Node, error) {
+	typ, n, err := parseGlobalID(id)
+	if err != nil {
+		return nil, err
+	}
+	l := loadersFrom(ctx)
+	switch typ {
+	case typeProject:
+		p, _, err := projectAccess(ctx, n)
+		return nilIfErr(p, err)
+	case typeEnvironment:
+		return inProject(ctx, typ, l.Environments.Load(ctx, n), func(e *store.Environment) int64 { return e.ProjectID })
+	case typeDeployment:
+		return inProject(ctx, typ, l.Deployments.Load(ctx, n), func(d *store.Deployment) int64 { return d.ProjectID })
+	case typeJob:
+		return inProject(ctx, typ, l.Jobs.Load(ctx, n), func(j *store.Job) int64 { return j.ProjectID })
+	case typePipeline:
+		return inProject(ctx, typ, l.Pipelines.Load(ctx, n), func(p *store.Pipeline) int64 { return p.ProjectID })
+	case typeMergeRequest:
+		return inProject(ctx, typ, l.MergeRequests.Load(ctx, n), func(mr *store.MergeRequest) int64 { return mr.ProjectID })
+	case typeUser:
+		u, err := load(ctx, l.Users, n)
+		return found(typ, u, err)
+	case typeGroup:
+		g, err := load(ctx, l.Groups, n)
+		return found(typ, g, err)
+	case typeAccessToken:
+		t, err := load(ctx, l.AccessTokens, n)
+		if v := ViewerFrom(ctx); t != nil && !v.Admin() && t.UserID != v.UserID() {
+			t = nil // another user's token does not exist for the caller
+		}
+		return found(typ, t, err)
+	}
+	return nil, errNotFound(typ)
+}
+
+// inProject returns a project's record once the caller may read the
+// project's contents.
+func inProject[T any](ctx context.Context, typ string, thunk func() (*T, error), projectOf func(*T) int64) (model.Node, error) {
+	v, err := thunk()
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, errNotFound(typ)
+	}
+	if _, _, err := readableProject(ctx, projectOf(v)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func found[T any](typ string, v *T, err error) (model.Node, error) {
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, errNotFound(typ)
+	}
+	return v, nil
+}
+
+func nilIfErr[T any](v *T, err error) (model.Node, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// projectByRef resolves a project reference: a number, a global ID, or a
+// full path, as the REST API's :id.
+func projectByRef(ctx context.Context, s *store.Store, ref string) (*store.Project, store.ProjectAccess, error) {
+	id, err := refID(ctx, ref, typeProject, func(path string) (int64, error) {
+		p, err := s.ProjectByPath(ctx, path)
+		if p == nil || err != nil {
+			return 0, err
+		}
+		return p.ID, nil
+	})
+	if err != nil {
+		return nil, store.ProjectAccess{}, err
+	}
+	if id == 0 {
+		return nil, store.ProjectAccess{}, errNotFound("Project")
+	}
+	return projectAccess(ctx, id)
+}
+
+// refID reads a reference that may also be a path; 0 when the path names
+// nothing.
+func refID(ctx context.Context, ref, typ string, byPath func(string) (int64, error)) (int64, error) {
+	ref = strings.TrimSpace(ref)
+	if isNumber(ref) || strings.HasPrefix(ref, gidPrefix) {
+		return parseID(ref, typ)
+	}
+	if ref == "" {
+		return 0, errInvalid("A %s reference cannot be blank", strings.ToLower(typ))
+	}
+	return byPath(strings.Trim(ref, "/"))
+}

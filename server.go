@@ -1,0 +1,187 @@
+// Command deploygraph serves the deployments domain of a GitLab-style
+// platform as a GraphQL API.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"github.com/deploygraph/deploygraph/graph"
+	"github.com/deploygraph/deploygraph/store"
+)
+
+//go:embed schema.graphqls
+var schemaSDL []byte
+
+// config is everything the flags (and their environment variables) set.
+type config struct {
+	addr          string
+	db            string
+	adminToken    string
+	demo          bool
+	importFile    string
+	introspection bool
+	corsOrigins   string
+}
+
+// parseFlags reads the flags; an environment variable gives a flag its
+// default, and the command line wins over both.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("deploygraph", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", envOr("DEPLOYGRAPH_ADDR", "127.0.0.1:8080"), "listen address (DEPLOYGRAPH_ADDR)")
+	fs.StringVar(&c.db, "db", envOr("DEPLOYGRAPH_DB", "deploygraph.db"), "bbolt file, created if missing (DEPLOYGRAPH_DB)")
+	fs.StringVar(&c.adminToken, "admin-token", os.Getenv("DEPLOYGRAPH_ADMIN_TOKEN"),
+		"make sure this token authenticates as the admin user root (DEPLOYGRAPH_ADMIN_TOKEN)")
+	fs.BoolVar(&c.demo, "demo", false, "when the store holds no projects, import the built-in demo data")
+	fs.StringVar(&c.importFile, "import", "", "import this JSON file before serving (idempotent)")
+	fs.BoolVar(&c.introspection, "introspection", true, "allow schema introspection")
+	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, nil
+}
+
+func envOr(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return fallback
+}
+
+// app is a running deploygraph: its store and its HTTP routes.
+type app struct {
+	store   *store.Store
+	handler http.Handler
+}
+
+// newApp opens the store, loads data and bootstraps the admin token.
+func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
+	s, err := store.Open(c.db, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareStore(ctx, s, c); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return &app{store: s, handler: routes(s, c)}, nil
+}
+
+// prepareStore runs the imports, then the admin-token bootstrap (so that
+// an imported root is found rather than created anew).
+func prepareStore(ctx context.Context, s *store.Store, c config) error {
+	if c.importFile != "" {
+		stats, err := s.ImportFile(ctx, c.importFile)
+		if err != nil {
+			return fmt.Errorf("import %s: %w", c.importFile, err)
+		}
+		slog.Info("imported", "file", c.importFile, "records", stats.String())
+	}
+	if c.demo {
+		stats, imported, err := s.ImportDemo(ctx)
+		if err != nil {
+			return fmt.Errorf("import demo data: %w", err)
+		}
+		if imported {
+			slog.Info("imported demo data", "records", stats.String())
+		}
+	}
+	if c.adminToken != "" {
+		return s.EnsureAdminToken(ctx, c.adminToken)
+	}
+	secret, err := s.BootstrapToken(ctx)
+	if err != nil {
+		return err
+	}
+	if secret != "" {
+		// Printed once: the store keeps only its hash.
+		slog.Warn("created an admin token for root; it will not be shown again", "token", secret)
+	}
+	return nil
+}
+
+// routes wires every HTTP route.
+func routes(s *store.Store, c config) http.Handler {
+	mux := http.NewServeMux()
+	api := graph.NewHandler(s, graph.Options{Introspection: c.introspection})
+	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
+	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
+	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(schemaSDL)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Ping(r.Context()); err != nil {
+			http.Error(w, "store not answering", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	c, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := run(c); err != nil {
+		slog.Error("deploygraph stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// run serves until SIGINT or SIGTERM, then lets in-flight requests finish
+// and closes the store.
+func run(c config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := newApp(ctx, c, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	slog.Info("serving", "addr", "http://"+ln.Addr().String()+"/", "db", c.db, "pid", strconv.Itoa(os.Getpid()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

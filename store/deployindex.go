@@ -1,0 +1,203 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The deployment index holds, for each deployment and for each of its two
+// scopes (its project and its environment), one key per ordering:
+//
+//	scope(9) | order tag | sort key
+//
+// where the sort key is the ordered value followed by the id (the id breaks
+// ties and makes every key unique). Two more orderings are partitioned by
+// status, so that the common "one status, newest first" and "last successful
+// deployment" pages read only what they return:
+//
+//	scope | 'S' | status | id            (ID order within one status)
+//	scope | 'F' | status | finished | id (FINISHED_AT order within one status)
+//
+// A page of any order is a range scan of one prefix; filters the key cannot
+// answer are checked on the record.
+
+// DeploymentOrder is the field a deployment list is sorted by.
+type DeploymentOrder byte
+
+// Deployment orders; the value is the order's tag in index keys and cursors.
+const (
+	OrderByID         DeploymentOrder = 'i'
+	OrderByIID        DeploymentOrder = 'n'
+	OrderByCreatedAt  DeploymentOrder = 'c'
+	OrderByUpdatedAt  DeploymentOrder = 'u'
+	OrderByFinishedAt DeploymentOrder = 'f'
+	OrderByRef        DeploymentOrder = 'r'
+)
+
+var deploymentOrders = []DeploymentOrder{
+	OrderByID, OrderByIID, OrderByCreatedAt, OrderByUpdatedAt, OrderByFinishedAt, OrderByRef,
+}
+
+const (
+	tagByStatus         = 'S'
+	tagByStatusFinished = 'F'
+)
+
+func projectScope(id int64) []byte { return join([]byte{'p'}, u64(id)) }
+func envScope(id int64) []byte     { return join([]byte{'e'}, u64(id)) }
+
+// sortKey is d's position in order o.
+func (d *Deployment) sortKey(o DeploymentOrder) []byte {
+	id := u64(d.ID)
+	switch o {
+	case OrderByIID:
+		return join(u64(d.IID), id)
+	case OrderByCreatedAt:
+		return join(timeKey(&d.CreatedAt), id)
+	case OrderByUpdatedAt:
+		return join(timeKey(&d.UpdatedAt), id)
+	case OrderByFinishedAt:
+		return join(timeKey(d.FinishedAt), id)
+	case OrderByRef:
+		return join([]byte(d.Ref), []byte{0}, id)
+	default:
+		return id
+	}
+}
+
+func statusCode(s DeploymentStatus) byte {
+	for i, st := range AllDeploymentStatuses {
+		if st == s {
+			return byte(i + 1)
+		}
+	}
+	return 0
+}
+
+// indexKeys lists every index key of d.
+func (d *Deployment) indexKeys() [][]byte {
+	keys := make([][]byte, 0, 2*(len(deploymentOrders)+2))
+	st := statusCode(d.Status)
+	for _, scope := range [][]byte{projectScope(d.ProjectID), envScope(d.EnvironmentID)} {
+		for _, o := range deploymentOrders {
+			keys = append(keys, join(scope, []byte{byte(o)}, d.sortKey(o)))
+		}
+		keys = append(keys,
+			join(scope, []byte{tagByStatus, st}, u64(d.ID)),
+			join(scope, []byte{tagByStatusFinished, st}, d.sortKey(OrderByFinishedAt)))
+	}
+	return keys
+}
+
+func countKey(scope []byte, s DeploymentStatus) []byte {
+	return join(scope, []byte{statusCode(s)})
+}
+
+func addCount(b *bolt.Bucket, key []byte, delta int64) error {
+	var n int64
+	if v := b.Get(key); v != nil {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n += delta
+	if n < 0 {
+		return fmt.Errorf("deployment counter %x below zero", key)
+	}
+	return b.Put(key, u64(n))
+}
+
+// putDeployment writes d and keeps its indexes and counters in step with the
+// previous version of the record, if any.
+func putDeployment(tx *bolt.Tx, d *Deployment) error {
+	old, err := getByID[Deployment](tx, bktDeployments, d.ID)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		if err := unindexDeployment(tx, old); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(tx, bktDeployments, u64(d.ID), d); err != nil {
+		return err
+	}
+	idx := tx.Bucket(bktDeployIndex)
+	for _, k := range d.indexKeys() {
+		if err := idx.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	counts := tx.Bucket(bktDeployCounts)
+	for _, scope := range [][]byte{projectScope(d.ProjectID), envScope(d.EnvironmentID)} {
+		if err := addCount(counts, countKey(scope, d.Status), 1); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bktDeployByIID).Put(pair(d.ProjectID, d.IID), u64(d.ID)); err != nil {
+		return err
+	}
+	if err := raiseCounter(tx, deployIIDCounter(d.ProjectID), d.IID); err != nil {
+		return err
+	}
+	return bumpSequence(tx.Bucket(bktDeployments), d.ID)
+}
+
+func unindexDeployment(tx *bolt.Tx, d *Deployment) error {
+	idx := tx.Bucket(bktDeployIndex)
+	for _, k := range d.indexKeys() {
+		if err := idx.Delete(k); err != nil {
+			return err
+		}
+	}
+	counts := tx.Bucket(bktDeployCounts)
+	for _, scope := range [][]byte{projectScope(d.ProjectID), envScope(d.EnvironmentID)} {
+		if err := addCount(counts, countKey(scope, d.Status), -1); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bktDeployByIID).Delete(pair(d.ProjectID, d.IID))
+}
+
+// deleteDeploymentRecord removes d, its indexes, approvals and merge
+// request links.
+func deleteDeploymentRecord(tx *bolt.Tx, d *Deployment) error {
+	if err := unindexDeployment(tx, d); err != nil {
+		return err
+	}
+	if err := deletePrefix(tx.Bucket(bktApprovals), u64(d.ID)); err != nil {
+		return err
+	}
+	links := tx.Bucket(bktDeployMRs)
+	var mrIDs []int64
+	c := links.Cursor()
+	for k, _ := c.Seek(u64(d.ID)); k != nil && readU64(k) == d.ID; k, _ = c.Next() {
+		mrIDs = append(mrIDs, lastID(k))
+	}
+	for _, mr := range mrIDs {
+		if err := links.Delete(pair(d.ID, mr)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktMRDeploys).Delete(pair(mr, d.ID)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bktDeployments).Delete(u64(d.ID))
+}
+
+// deletePrefix removes every key of b that starts with prefix.
+func deletePrefix(b *bolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }

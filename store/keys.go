@@ -1,0 +1,152 @@
+package store
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// u64 encodes n big-endian so that byte order is numeric order.
+func u64(n int64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(n))
+	return b
+}
+
+func readU64(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
+
+// join concatenates key parts into a fresh slice.
+func join(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+// pair is the common "parent id|child id" key.
+func pair(a, b int64) []byte { return join(u64(a), u64(b)) }
+
+// lastID reads the id that every index key ends with.
+func lastID(key []byte) int64 { return readU64(key[len(key)-8:]) }
+
+// timeKey orders times as unsigned bytes; nilTime sorts after every time, as
+// a missing finishedAt does in ascending order.
+func timeKey(t *time.Time) []byte {
+	if t == nil {
+		return nilTime
+	}
+	return u64(t.UnixMicro() ^ (-1 << 63))
+}
+
+var nilTime = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// getJSON decodes the record at key into v; false when there is none.
+// IMPORTANT: bbolt values are only valid inside the transaction, so records
+// are always decoded before it ends.
+func getJSON(tx *bolt.Tx, bucket, key []byte, v any) (bool, error) {
+	data := tx.Bucket(bucket).Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode %s/%x: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func unmarshal(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
+
+func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%x: %w", bucket, key, err)
+	}
+	return tx.Bucket(bucket).Put(key, data)
+}
+
+// getByID loads the record with id from bucket, or nil.
+func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
+	var v T
+	ok, err := getJSON(tx, bucket, u64(id), &v)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// bumpSequence keeps a bucket's id sequence at or above an id that was set
+// from outside (an import), so that new records never reuse it.
+func bumpSequence(b *bolt.Bucket, id int64) error {
+	if uint64(id) > b.Sequence() {
+		return b.SetSequence(uint64(id))
+	}
+	return nil
+}
+
+// nextID allocates the next id of bucket.
+func nextID(b *bolt.Bucket) (int64, error) {
+	n, err := b.NextSequence()
+	return int64(n), err
+}
+
+// nextCounter increments and returns the named counter in the meta bucket
+// (per-project iids).
+func nextCounter(tx *bolt.Tx, name []byte) (int64, error) {
+	b := tx.Bucket(bktMeta)
+	var n int64
+	if v := b.Get(name); v != nil {
+		n = readU64(v)
+	}
+	n++
+	return n, b.Put(name, u64(n))
+}
+
+// raiseCounter makes sure the named counter is at least n.
+func raiseCounter(tx *bolt.Tx, name []byte, n int64) error {
+	b := tx.Bucket(bktMeta)
+	if v := b.Get(name); v != nil && readU64(v) >= n {
+		return nil
+	}
+	return b.Put(name, u64(n))
+}
+
+func deployIIDCounter(projectID int64) []byte { return join([]byte("iid/deploy/"), u64(projectID)) }
+func mrIIDCounter(projectID int64) []byte     { return join([]byte("iid/mr/"), u64(projectID)) }
+
+// A cursor is a position in one ordering of one list: the ordering's tag and
+// the sort key of the element it points at (which ends with the element's
+// id). Being a key rather than an offset, it stays valid when records are
+// added or removed.
+const cursorVersion = 1
+
+// EncodeCursor makes the opaque cursor for a sort key in the ordering tag.
+func EncodeCursor(tag byte, key []byte) string {
+	return base64.RawURLEncoding.EncodeToString(join([]byte{cursorVersion, tag}, key))
+}
+
+// decodeCursor returns the sort key of cursor, which must belong to the
+// ordering tag.
+func decodeCursor(cursor string, tag byte) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) < 2+8 || raw[0] != cursorVersion {
+		return nil, invalid("Invalid cursor: %q", cursor)
+	}
+	if raw[1] != tag {
+		return nil, invalid("Cursor %q belongs to another list or order", cursor)
+	}
+	return raw[2:], nil
+}

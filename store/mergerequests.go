@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// MergeRequestOrder is the field a merge request list is sorted by.
+type MergeRequestOrder byte
+
+// Merge request orders; the value is the order's tag in cursors.
+const (
+	MROrderByCreatedAt MergeRequestOrder = 'C'
+	MROrderByUpdatedAt MergeRequestOrder = 'U'
+	MROrderByMergedAt  MergeRequestOrder = 'M'
+	MROrderByTitle     MergeRequestOrder = 'T'
+)
+
+// MergeRequestQuery selects a page of merge requests of a project, or of
+// those a deployment shipped, with the Merge Requests API's filters.
+type MergeRequestQuery struct {
+	ProjectID    int64
+	DeploymentID int64 // only those linked to this deployment
+
+	State   *MergeRequestState
+	OrderBy MergeRequestOrder // default CREATED_AT
+	Asc     bool              // default descending, as GitLab
+
+	Labels         []string // all of them
+	Search         *string  // in title or description, case-insensitive
+	AuthorUsername *string
+	SourceBranch   *string
+	TargetBranch   *string
+	// Windows are inclusive at both ends, as GitLab's created_after/before.
+	CreatedAfter, CreatedBefore *time.Time
+	UpdatedAfter, UpdatedBefore *time.Time
+	Draft                       *bool
+
+	Page PageArgs
+}
+
+func (mr *MergeRequest) sortKey(o MergeRequestOrder) []byte {
+	id := u64(mr.ID)
+	switch o {
+	case MROrderByUpdatedAt:
+		return join(timeKey(&mr.UpdatedAt), id)
+	case MROrderByMergedAt:
+		return join(timeKey(mr.MergedAt), id)
+	case MROrderByTitle:
+		return join([]byte(mr.Title), []byte{0}, id)
+	default:
+		return join(timeKey(&mr.CreatedAt), id)
+	}
+}
+
+func inClosedWindow(t time.Time, after, before *time.Time) bool {
+	return (after == nil || !t.Before(*after)) && (before == nil || !t.After(*before))
+}
+
+func (q MergeRequestQuery) matches(mr *MergeRequest, authorID int64) bool {
+	switch {
+	case q.State != nil && mr.State != *q.State,
+		q.SourceBranch != nil && mr.SourceBranch != *q.SourceBranch,
+		q.TargetBranch != nil && mr.TargetBranch != *q.TargetBranch,
+		q.Draft != nil && mr.Draft != *q.Draft,
+		q.AuthorUsername != nil && mr.AuthorID != authorID,
+		!inClosedWindow(mr.CreatedAt, q.CreatedAfter, q.CreatedBefore),
+		!inClosedWindow(mr.UpdatedAt, q.UpdatedAfter, q.UpdatedBefore):
+		return false
+	}
+	for _, l := range q.Labels {
+		if !slices.Contains(mr.Labels, l) {
+			return false
+		}
+	}
+	if q.Search != nil {
+		s := strings.ToLower(*q.Search)
+		desc := ""
+		if mr.Description != nil {
+			desc = *mr.Description
+		}
+		if !strings.Contains(strings.ToLower(mr.Title), s) && !strings.Contains(strings.ToLower(desc), s) {
+			return false
+		}
+	}
+	return true
+}
+
+// candidates loads the merge requests in the query's scope. Both scopes are
+// read whole and sorted in memory.
+func (q MergeRequestQuery) candidates(tx *bolt.Tx) (map[int64]*MergeRequest, error) {
+	bucket, prefix := bktProjectMRs, u64(q.ProjectID)
+	if q.DeploymentID != 0 {
+		bucket, prefix = bktDeployMRs, u64(q.DeploymentID)
+	}
+	out := map[int64]*MergeRequest{}
+	c := tx.Bucket(bucket).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		mr, err := getByID[MergeRequest](tx, bktMergeRequests, lastID(k))
+		if err != nil {
+			return nil, err
+		}
+		if mr != nil && (q.ProjectID == 0 || mr.ProjectID == q.ProjectID) {
+			out[mr.ID] = mr
+		}
+	}
+	return out, nil
+}
+
+func (q MergeRequestQuery) order() MergeRequestOrder {
+	if q.OrderBy == 0 {
+		return MROrderByCreatedAt
+	}
+	return q.OrderBy
+}
+
+// filtered returns the matching merge requests as a sorted source.
+func (q MergeRequestQuery) filtered(tx *bolt.Tx) (memSource, map[int64]*MergeRequest, error) {
+	all, err := q.candidates(tx)
+	if err != nil {
+		return memSource{}, nil, err
+	}
+	var authorID int64
+	if q.AuthorUsername != nil {
+		u, err := userByUsername(tx, *q.AuthorUsername)
+		if err != nil {
+			return memSource{}, nil, err
+		}
+		if u != nil {
+			authorID = u.ID
+		} else {
+			authorID = -1
+		}
+	}
+	var keys [][]byte
+	for _, mr := range all {
+		if q.matches(mr, authorID) {
+			keys = append(keys, mr.sortKey(q.order()))
+		}
+	}
+	return newMemSource(keys, !q.Asc), all, nil
+}
+
+// ListMergeRequests answers several merge request queries in one read
+// transaction, index-aligned to qs.
+func (s *Store) ListMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]Page[*MergeRequest], []error) {
+	pages, errs := make([]Page[*MergeRequest], len(qs)), make([]error, len(qs))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, q := range qs {
+			pages[i], errs[i] = q.page(tx)
+		}
+		return nil
+	})
+	return pages, fillErrs(errs, err)
+}
+
+func (q MergeRequestQuery) page(tx *bolt.Tx) (Page[*MergeRequest], error) {
+	var page Page[*MergeRequest]
+	w, err := q.Page.window(byte(q.order()))
+	if err != nil {
+		return page, err
+	}
+	src, all, err := q.filtered(tx)
+	if err != nil {
+		return page, err
+	}
+	keys, hasPrev, hasNext, err := paginate(src, nil, w)
+	if err != nil {
+		return page, err
+	}
+	page.HasPreviousPage, page.HasNextPage = hasPrev, hasNext
+	for _, k := range keys {
+		page.Items = append(page.Items, all[lastID(k)])
+		page.Cursors = append(page.Cursors, EncodeCursor(byte(q.order()), k))
+	}
+	return page, nil
+}
+
+// CountMergeRequests counts what each query matches, ignoring its page.
+func (s *Store) CountMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]int, []error) {
+	counts, errs := make([]int, len(qs)), make([]error, len(qs))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, q := range qs {
+			src, _, err := q.filtered(tx)
+			counts[i], errs[i] = len(src.keys), err
+		}
+		return nil
+	})
+	return counts, fillErrs(errs, err)
+}

@@ -1,0 +1,295 @@
+package store
+
+import (
+	"context"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// getMany loads records by id in one read transaction, index-aligned to
+// ids; missing records are nil.
+func getMany[T any](s *Store, bucket []byte, ids []int64) ([]*T, error) {
+	out := make([]*T, len(ids))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, id := range ids {
+			v, err := getByID[T](tx, bucket, id)
+			if err != nil {
+				return err
+			}
+			out[i] = v
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Users loads users by id (nil where missing).
+func (s *Store) Users(ctx context.Context, ids []int64) ([]*User, error) {
+	return getMany[User](s, bktUsers, ids)
+}
+
+// Groups loads groups by id (nil where missing).
+func (s *Store) Groups(ctx context.Context, ids []int64) ([]*Group, error) {
+	return getMany[Group](s, bktGroups, ids)
+}
+
+// Projects loads projects by id (nil where missing).
+func (s *Store) Projects(ctx context.Context, ids []int64) ([]*Project, error) {
+	return getMany[Project](s, bktProjects, ids)
+}
+
+// Environments loads environments by id (nil where missing).
+func (s *Store) Environments(ctx context.Context, ids []int64) ([]*Environment, error) {
+	return getMany[Environment](s, bktEnvironments, ids)
+}
+
+// Deployments loads deployments by id (nil where missing).
+func (s *Store) Deployments(ctx context.Context, ids []int64) ([]*Deployment, error) {
+	return getMany[Deployment](s, bktDeployments, ids)
+}
+
+// Jobs loads CI jobs by id (nil where missing).
+func (s *Store) Jobs(ctx context.Context, ids []int64) ([]*Job, error) {
+	return getMany[Job](s, bktJobs, ids)
+}
+
+// Pipelines loads pipelines by id (nil where missing).
+func (s *Store) Pipelines(ctx context.Context, ids []int64) ([]*Pipeline, error) {
+	return getMany[Pipeline](s, bktPipelines, ids)
+}
+
+// MergeRequests loads merge requests by id (nil where missing).
+func (s *Store) MergeRequests(ctx context.Context, ids []int64) ([]*MergeRequest, error) {
+	return getMany[MergeRequest](s, bktMergeRequests, ids)
+}
+
+// AccessTokens loads access tokens by id (nil where missing).
+func (s *Store) AccessTokens(ctx context.Context, ids []int64) ([]*AccessToken, error) {
+	return getMany[AccessToken](s, bktTokens, ids)
+}
+
+// Commits loads commits by sha (nil where unknown).
+func (s *Store) Commits(ctx context.Context, shas []string) ([]*Commit, error) {
+	out := make([]*Commit, len(shas))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, sha := range shas {
+			var c Commit
+			ok, err := getJSON(tx, bktCommits, []byte(strings.ToLower(sha)), &c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out[i] = &c
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// lookupID reads an id from a name index; 0 when absent.
+func lookupID(tx *bolt.Tx, bucket, key []byte) int64 {
+	if v := tx.Bucket(bucket).Get(key); v != nil {
+		return readU64(v)
+	}
+	return 0
+}
+
+// UserByUsername finds a user by username, case-insensitively, or nil.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
+	var u *User
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		u, err = userByUsername(tx, username)
+		return err
+	})
+	return u, err
+}
+
+func userByUsername(tx *bolt.Tx, username string) (*User, error) {
+	id := lookupID(tx, bktUserByName, []byte(strings.ToLower(username)))
+	if id == 0 {
+		return nil, nil
+	}
+	return getByID[User](tx, bktUsers, id)
+}
+
+// ProjectByPath finds a project by its full path, case-insensitively, or nil.
+func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, error) {
+	var p *Project
+	err := s.view(func(tx *bolt.Tx) error {
+		id := lookupID(tx, bktProjectByPath, []byte(strings.ToLower(fullPath)))
+		if id == 0 {
+			return nil
+		}
+		var err error
+		p, err = getByID[Project](tx, bktProjects, id)
+		return err
+	})
+	return p, err
+}
+
+// GroupByPath finds a group by its full path, case-insensitively, or nil.
+func (s *Store) GroupByPath(ctx context.Context, fullPath string) (*Group, error) {
+	var g *Group
+	err := s.view(func(tx *bolt.Tx) error {
+		id := lookupID(tx, bktGroupByPath, []byte(strings.ToLower(fullPath)))
+		if id == 0 {
+			return nil
+		}
+		var err error
+		g, err = getByID[Group](tx, bktGroups, id)
+		return err
+	})
+	return g, err
+}
+
+// EnvironmentKey names an environment by project and name.
+type EnvironmentKey struct {
+	ProjectID int64
+	Name      string
+}
+
+// EnvironmentsByName loads environments by project and name (nil where
+// missing).
+func (s *Store) EnvironmentsByName(ctx context.Context, keys []EnvironmentKey) ([]*Environment, error) {
+	out := make([]*Environment, len(keys))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, k := range keys {
+			id := lookupID(tx, bktEnvByName, join(u64(k.ProjectID), []byte(k.Name)))
+			if id == 0 {
+				continue
+			}
+			var err error
+			if out[i], err = getByID[Environment](tx, bktEnvironments, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MergeRequestsByIID loads merge requests by project and iid (nil where
+// missing).
+func (s *Store) MergeRequestsByIID(ctx context.Context, keys []IIDKey) ([]*MergeRequest, error) {
+	return getManyByIndex[MergeRequest](s, bktMRByIID, bktMergeRequests, keys)
+}
+
+// Approvals loads each deployment's approvals, index-aligned to ids.
+func (s *Store) Approvals(ctx context.Context, deploymentIDs []int64) ([][]Approval, error) {
+	out := make([][]Approval, len(deploymentIDs))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, id := range deploymentIDs {
+			var err error
+			if out[i], err = approvalsOf(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func approvalsOf(tx *bolt.Tx, deploymentID int64) ([]Approval, error) {
+	var list []Approval
+	prefix := u64(deploymentID)
+	c := tx.Bucket(bktApprovals).Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		var a Approval
+		if err := unmarshal(v, &a); err != nil {
+			return nil, err
+		}
+		list = append(list, a)
+	}
+	return list, nil
+}
+
+// ProtectedEnvironments loads the protection of each named environment (nil
+// where the name is not protected).
+func (s *Store) ProtectedEnvironments(ctx context.Context, keys []EnvironmentKey) ([]*ProtectedEnvironment, error) {
+	out := make([]*ProtectedEnvironment, len(keys))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, k := range keys {
+			var pe ProtectedEnvironment
+			ok, err := getJSON(tx, bktProtected, join(u64(k.ProjectID), []byte(k.Name)), &pe)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out[i] = &pe
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ProjectProtectedEnvironments lists each project's protected environments,
+// by name.
+func (s *Store) ProjectProtectedEnvironments(ctx context.Context, projectIDs []int64) ([][]ProtectedEnvironment, error) {
+	out := make([][]ProtectedEnvironment, len(projectIDs))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, pid := range projectIDs {
+			prefix := u64(pid)
+			c := tx.Bucket(bktProtected).Cursor()
+			for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+				var pe ProtectedEnvironment
+				if err := unmarshal(v, &pe); err != nil {
+					return err
+				}
+				out[i] = append(out[i], pe)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MemberKey names a user's membership of a project.
+type MemberKey struct {
+	ProjectID, UserID int64
+}
+
+// MemberLevels loads each user's role in each project (NoAccess when not a
+// member).
+func (s *Store) MemberLevels(ctx context.Context, keys []MemberKey) ([]AccessLevel, error) {
+	out := make([]AccessLevel, len(keys))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, k := range keys {
+			out[i] = memberLevel(tx, k.ProjectID, k.UserID)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func memberLevel(tx *bolt.Tx, projectID, userID int64) AccessLevel {
+	if v := tx.Bucket(bktProjectMembers).Get(pair(projectID, userID)); v != nil {
+		return AccessLevel(readU64(v))
+	}
+	return NoAccess
+}
+
+// UserGroupIDs lists the groups each user belongs to.
+func (s *Store) UserGroupIDs(ctx context.Context, userIDs []int64) ([][]int64, error) {
+	out := make([][]int64, len(userIDs))
+	err := s.view(func(tx *bolt.Tx) error {
+		for i, uid := range userIDs {
+			out[i] = userGroupIDs(tx, uid)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func userGroupIDs(tx *bolt.Tx, userID int64) []int64 {
+	var ids []int64
+	prefix := u64(userID)
+	c := tx.Bucket(bktUserGroups).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, lastID(k))
+	}
+	return ids
+}
