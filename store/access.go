@@ -272,7 +272,7 @@ func putUser(tx *bolt.Tx, u *User) error {
 	}
 	byName := tx.Bucket(bktUserByName)
 	if old != nil && !strings.EqualFold(old.Username, u.Username) {
-		if err := byName.Delete([]byte(strings.ToLower(old.Username))); err != nil {
+		if err := deleteOwnKey(byName, []byte(strings.ToLower(old.Username)), u.ID); err != nil {
 			return err
 		}
 	}

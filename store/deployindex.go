@@ -156,7 +156,7 @@ func unindexDeployment(tx *bolt.Tx, d *Deployment) error {
 			return err
 		}
 	}
-	return tx.Bucket(bktDeployByIID).Delete(pair(d.ProjectID, d.IID))
+	return deleteOwnKey(tx.Bucket(bktDeployByIID), pair(d.ProjectID, d.IID), d.ID)
 }
 
 // deleteDeploymentRecord removes d, its indexes, approvals and merge

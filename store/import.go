@@ -30,8 +30,11 @@ import (
 //
 // Nothing is written unless the whole document is valid.
 
-// importBatchSize bounds the elements written per transaction.
-const importBatchSize = 5000
+// importBatchSize bounds the elements written per transaction. bbolt splits
+// nodes only at commit, so inserting into one transaction costs more the
+// bigger it grows: a deployment brings some 16 index keys, and 1,000
+// deployments per transaction import 3 to 4 times faster than 5,000.
+const importBatchSize = 1000
 
 // ImportStats counts the records an import wrote, per type, so that the
 // server can log what a file brought in.
@@ -1521,7 +1524,14 @@ type importFacts struct {
 	jobs         map[int64]bool // full copies; true until written
 	pipelines    map[int64]bool
 	commits      map[string]bool
-	refs         map[refKey]docUse // references not resolved when first met
+	refs         map[refKey]refUse // references not resolved when first met
+}
+
+// refUse is where a reference that did not resolve yet first appeared; seq
+// orders the references of one element as they were met.
+type refUse struct {
+	off, seq int64
+	path     string
 }
 
 func newImportFacts() *importFacts {
@@ -1531,7 +1541,7 @@ func newImportFacts() *importFacts {
 		projectIDs: map[int64]int32{}, projectPaths: map[string]docUse{},
 		envs: map[int64]envFact{}, deployments: map[int64]int32{}, mrs: map[int64]int32{},
 		jobs: map[int64]bool{}, pipelines: map[int64]bool{}, commits: map[string]bool{},
-		refs: map[refKey]docUse{},
+		refs: map[refKey]refUse{},
 	}
 }
 
@@ -1696,7 +1706,7 @@ func (f *importFacts) need(r docRef, proj int32, off int64) error {
 		k.proj = proj
 	}
 	if _, ok := f.refs[k]; !ok {
-		f.refs[k] = docUse{off: off, path: r.path}
+		f.refs[k] = refUse{off: off, seq: int64(len(f.refs)) + 1, path: r.path}
 	}
 	return nil
 }
@@ -1797,15 +1807,18 @@ func refInStore(tx *bolt.Tx, r refKey, projectID int64) (string, error) {
 	return "", nil
 }
 
-// firstProblem keeps the problem that comes first in the document.
+// firstProblem keeps the problem that comes first in the document: by the
+// offset of its element, then by the order it was met in the element.
 type firstProblem struct {
-	off int64
-	err error
+	off, seq int64
+	err      error
 }
 
-func (fp *firstProblem) add(off int64, err error) {
-	if fp.err == nil || off < fp.off {
-		fp.off, fp.err = off, err
+func (fp *firstProblem) add(off int64, err error) { fp.addInOrder(off, 0, err) }
+
+func (fp *firstProblem) addInOrder(off, seq int64, err error) {
+	if fp.err == nil || off < fp.off || off == fp.off && (seq < fp.seq || seq == fp.seq && err.Error() < fp.err.Error()) {
+		fp.off, fp.seq, fp.err = off, seq, err
 	}
 }
 
@@ -1828,7 +1841,7 @@ func (f *importFacts) checkStore(tx *bolt.Tx) error {
 			}
 		}
 		if msg != "" {
-			fp.add(u.off, invalidAt(u.path, "%s", msg))
+			fp.addInOrder(u.off, u.seq, invalidAt(u.path, "%s", msg))
 		}
 	}
 	f.checkUsernames(tx, &fp)

@@ -6,6 +6,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// deleteOwnKey removes an index entry only while it still points at id: a
+// key that another record has taken over (two records swapping names in
+// one transaction) belongs to that record now.
+func deleteOwnKey(b *bolt.Bucket, key []byte, id int64) error {
+	if v := b.Get(key); v != nil && readU64(v) == id {
+		return b.Delete(key)
+	}
+	return nil
+}
+
 // The put functions write one record and its index entries inside the
 // caller's transaction, replacing any previous version of the record. They
 // check no workflow rule: callers (mutations, the importer) do.
@@ -17,7 +27,7 @@ func putGroup(tx *bolt.Tx, g *Group) error {
 	}
 	byPath := tx.Bucket(bktGroupByPath)
 	if old != nil && !strings.EqualFold(old.FullPath, g.FullPath) {
-		if err := byPath.Delete([]byte(strings.ToLower(old.FullPath))); err != nil {
+		if err := deleteOwnKey(byPath, []byte(strings.ToLower(old.FullPath)), g.ID); err != nil {
 			return err
 		}
 	}
@@ -44,7 +54,7 @@ func putProject(tx *bolt.Tx, p *Project) error {
 	}
 	byPath := tx.Bucket(bktProjectByPath)
 	if old != nil && !strings.EqualFold(old.FullPath, p.FullPath) {
-		if err := byPath.Delete([]byte(strings.ToLower(old.FullPath))); err != nil {
+		if err := deleteOwnKey(byPath, []byte(strings.ToLower(old.FullPath)), p.ID); err != nil {
 			return err
 		}
 	}
@@ -79,10 +89,10 @@ func putEnvironment(tx *bolt.Tx, e *Environment) error {
 	}
 	byName, bySlug := tx.Bucket(bktEnvByName), tx.Bucket(bktEnvBySlug)
 	if old != nil {
-		if err := byName.Delete(join(u64(old.ProjectID), []byte(old.Name))); err != nil {
+		if err := deleteOwnKey(byName, join(u64(old.ProjectID), []byte(old.Name)), old.ID); err != nil {
 			return err
 		}
-		if err := bySlug.Delete(join(u64(old.ProjectID), []byte(old.Slug))); err != nil {
+		if err := deleteOwnKey(bySlug, join(u64(old.ProjectID), []byte(old.Slug)), old.ID); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bktProjectEnvs).Delete(pair(old.ProjectID, old.ID)); err != nil {
@@ -146,7 +156,10 @@ func putMergeRequest(tx *bolt.Tx, mr *MergeRequest) error {
 		return err
 	}
 	if old != nil {
-		if err := tx.Bucket(bktMRByIID).Delete(pair(old.ProjectID, old.IID)); err != nil {
+		if err := unindexMergedMR(tx, old); err != nil {
+			return err
+		}
+		if err := deleteOwnKey(tx.Bucket(bktMRByIID), pair(old.ProjectID, old.IID), old.ID); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bktProjectMRs).Delete(pair(old.ProjectID, old.ID)); err != nil {
@@ -157,6 +170,9 @@ func putMergeRequest(tx *bolt.Tx, mr *MergeRequest) error {
 		return err
 	}
 	if err := tx.Bucket(bktProjectMRs).Put(pair(mr.ProjectID, mr.ID), nil); err != nil {
+		return err
+	}
+	if err := indexMergedMR(tx, mr); err != nil {
 		return err
 	}
 	if err := putJSON(tx, bktMergeRequests, u64(mr.ID), mr); err != nil {
@@ -174,4 +190,42 @@ func putLink(tx *bolt.Tx, deploymentID, mrID int64) error {
 		return err
 	}
 	return tx.Bucket(bktMRDeploys).Put(pair(mrID, deploymentID), nil)
+}
+
+// The merged-merge-request indexes answer automatic linking (SPEC 6.5)
+// without reading every merge request of the project.
+func mergedKeys(mr *MergeRequest) (byBranch, bySHA []byte) {
+	if mr.State == MRMerged && mr.MergedAt != nil {
+		byBranch = join(u64(mr.ProjectID), []byte(mr.TargetBranch), []byte{0}, timeKey(mr.MergedAt), u64(mr.ID))
+	}
+	if mr.MergeCommitSHA != nil && *mr.MergeCommitSHA != "" {
+		bySHA = join(u64(mr.ProjectID), []byte(strings.ToLower(*mr.MergeCommitSHA)), []byte{0}, u64(mr.ID))
+	}
+	return byBranch, bySHA
+}
+
+func indexMergedMR(tx *bolt.Tx, mr *MergeRequest) error {
+	byBranch, bySHA := mergedKeys(mr)
+	if byBranch != nil {
+		if err := tx.Bucket(bktMRMerged).Put(byBranch, nil); err != nil {
+			return err
+		}
+	}
+	if bySHA != nil {
+		return tx.Bucket(bktMRByMergeSHA).Put(bySHA, nil)
+	}
+	return nil
+}
+
+func unindexMergedMR(tx *bolt.Tx, mr *MergeRequest) error {
+	byBranch, bySHA := mergedKeys(mr)
+	if byBranch != nil {
+		if err := tx.Bucket(bktMRMerged).Delete(byBranch); err != nil {
+			return err
+		}
+	}
+	if bySHA != nil {
+		return tx.Bucket(bktMRByMergeSHA).Delete(bySHA)
+	}
+	return nil
 }

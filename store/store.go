@@ -42,6 +42,8 @@ var (
 	bktMergeRequests  = []byte("merge_requests")  // id → MergeRequest
 	bktProjectMRs     = []byte("project_mrs")     // project id|mr id → ""
 	bktMRByIID        = []byte("mr_by_iid")       // project id|iid → id
+	bktMRMerged       = []byte("mr_merged")       // project id|target branch|0|merged at|mr id → "" (merged ones)
+	bktMRByMergeSHA   = []byte("mr_by_merge_sha") // project id|merge commit sha|0|mr id → ""
 	bktDeployMRs      = []byte("deploy_mrs")      // deployment id|mr id → ""
 	bktMRDeploys      = []byte("mr_deploys")      // mr id|deployment id → ""
 	bktTokens         = []byte("tokens")          // id → AccessToken
@@ -54,7 +56,7 @@ var allBuckets = [][]byte{
 	bktEnvironments, bktProjectEnvs, bktEnvByName, bktEnvBySlug, bktProtected,
 	bktDeployments, bktDeployByIID, bktDeployIndex, bktDeployCounts,
 	bktJobs, bktPipelines, bktCommits, bktApprovals,
-	bktMergeRequests, bktProjectMRs, bktMRByIID, bktDeployMRs, bktMRDeploys,
+	bktMergeRequests, bktProjectMRs, bktMRByIID, bktMRMerged, bktMRByMergeSHA, bktDeployMRs, bktMRDeploys,
 	bktTokens, bktTokenByHash,
 }
 
@@ -148,4 +150,11 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.db.Update(fn)
+}
+
+// batch is update for hot write paths: concurrent calls share one commit
+// (one fsync). IMPORTANT: fn may run more than once, so it must derive
+// everything from tx and only assign results to its caller's variables.
+func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
+	return s.db.Batch(fn)
 }
