@@ -57,6 +57,9 @@ func inProject[T any](ctx context.Context, typ string, thunk func() (*T, error),
 		return nil, errNotFound(typ)
 	}
 	if _, _, err := readableProject(ctx, projectOf(v)); err != nil {
+		if store.ErrorCode(err) == store.ENotFound {
+			err = errNotFound(typ) // the same words as for an id that does not exist
+		}
 		return nil, err
 	}
 	return v, nil

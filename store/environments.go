@@ -52,7 +52,7 @@ func (q EnvironmentQuery) matches(e *Environment) bool {
 }
 
 func (q EnvironmentQuery) scan(tx *bolt.Tx) (source, matcher) {
-	src := boltSource{b: tx.Bucket(bktProjectEnvs), prefix: u64(q.ProjectID)}
+	var src source = boltSource{b: tx.Bucket(bktProjectEnvs), prefix: u64(q.ProjectID)}
 	if q.Name != nil {
 		// A name names at most one environment: no need to scan.
 		id := lookupID(tx, bktEnvByName, join(u64(q.ProjectID), []byte(*q.Name)))
@@ -60,7 +60,7 @@ func (q EnvironmentQuery) scan(tx *bolt.Tx) (source, matcher) {
 		if id != 0 {
 			keys = [][]byte{u64(id)}
 		}
-		return newMemSource(keys, false), nil
+		src = newMemSource(keys, false)
 	}
 	return src, func(key []byte) (bool, error) {
 		e, err := getByID[Environment](tx, bktEnvironments, lastID(key))
