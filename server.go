@@ -171,6 +171,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	go sweep(ctx, a.store, sweepEvery)
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -184,4 +185,28 @@ func run(c config) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// sweepEvery is how often the background sweeps run: environments whose
+// autoStopAt or autoDeleteAt has passed are stopped or deleted within this.
+const sweepEvery = time.Minute
+
+// sweep runs the environment sweeps until ctx ends.
+func sweep(ctx context.Context, s *store.Store, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		stopped, deleted, err := s.SweepEnvironments(ctx)
+		switch {
+		case err != nil:
+			slog.Error("environment sweep failed", "error", err.Error())
+		case stopped+deleted > 0:
+			slog.Info("environment sweep", "stopped", stopped, "deleted", deleted)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -69,7 +69,7 @@ func serve(t testing.TB, c config) *testServer {
 // tokenFor mints a token for a user, as an administrator would.
 func (s *testServer) tokenFor(t testing.TB, userID int64) string {
 	t.Helper()
-	secret, _, err := s.store.CreateAccessToken(context.Background(), userID, "test", nil)
+	secret, _, err := s.store.CreateAccessToken(context.Background(), store.System, userID, "test", nil)
 	if err != nil {
 		t.Fatalf("token for user %d: %v", userID, err)
 	}

@@ -105,7 +105,7 @@ func projectByRef(ctx context.Context, s *store.Store, ref string) (*store.Proje
 // nothing.
 func refID(ctx context.Context, ref, typ string, byPath func(string) (int64, error)) (int64, error) {
 	ref = strings.TrimSpace(ref)
-	if isNumber(ref) || strings.HasPrefix(ref, gidPrefix) {
+	if isNumber(ref) || strings.HasPrefix(ref, "gid://") {
 		return parseID(ref, typ)
 	}
 	if ref == "" {

@@ -328,6 +328,411 @@ func (r *mergeRequestResolver) Deployments(ctx context.Context, obj *store.Merge
 	return deploymentConnection(ctx, q)
 }
 
+// CreateEnvironment is the resolver for the createEnvironment field.
+func (r *mutationResolver) CreateEnvironment(ctx context.Context, input model.CreateEnvironmentInput) (*model.CreateEnvironmentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	env, err := r.Store.CreateEnvironment(ctx, v, store.NewEnvironment{
+		ProjectID: pid, Name: input.Name, ExternalURL: input.ExternalURL, Tier: input.Tier, AutoStopAt: input.AutoStopAt,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateEnvironmentPayload{Environment: env}, nil
+}
+
+// UpdateEnvironment is the resolver for the updateEnvironment field.
+func (r *mutationResolver) UpdateEnvironment(ctx context.Context, input model.UpdateEnvironmentInput) (*model.UpdateEnvironmentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.EnvironmentID, typeEnvironment)
+	if err != nil {
+		return nil, err
+	}
+	in := store.EnvironmentUpdate{EnvironmentID: id, Tier: input.Tier}
+	if url, set := input.ExternalURL.ValueOK(); set {
+		in.ExternalURL = url
+		if url == nil {
+			in.ExternalURL = new(string)
+		}
+	}
+	if at, set := input.AutoStopAt.ValueOK(); set {
+		in.AutoStopAt, in.ClearAutoStopAt = at, at == nil
+	}
+	env, err := r.Store.UpdateEnvironment(ctx, v, in)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateEnvironmentPayload{Environment: env}, nil
+}
+
+// StopEnvironment is the resolver for the stopEnvironment field.
+func (r *mutationResolver) StopEnvironment(ctx context.Context, input model.StopEnvironmentInput) (*model.StopEnvironmentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.EnvironmentID, typeEnvironment)
+	if err != nil {
+		return nil, err
+	}
+	env, err := r.Store.StopEnvironment(ctx, v, id, deref(input.Force, false))
+	if err != nil {
+		return nil, err
+	}
+	return &model.StopEnvironmentPayload{Environment: env}, nil
+}
+
+// DeleteEnvironment is the resolver for the deleteEnvironment field.
+func (r *mutationResolver) DeleteEnvironment(ctx context.Context, input model.DeleteEnvironmentInput) (*model.DeleteEnvironmentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.EnvironmentID, typeEnvironment)
+	if err != nil {
+		return nil, err
+	}
+	env, err := r.Store.DeleteEnvironment(ctx, v, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteEnvironmentPayload{DeletedEnvironmentID: globalID(typeEnvironment, env.ID)}, nil
+}
+
+// StopStaleEnvironments is the resolver for the stopStaleEnvironments field.
+func (r *mutationResolver) StopStaleEnvironments(ctx context.Context, input model.StopStaleEnvironmentsInput) (*model.StopStaleEnvironmentsPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	message, stopped, err := r.Store.StopStaleEnvironments(ctx, v, pid, input.Before)
+	if err != nil {
+		return nil, err
+	}
+	return &model.StopStaleEnvironmentsPayload{Message: message, Environments: stopped}, nil
+}
+
+// DeleteStoppedReviewApps is the resolver for the deleteStoppedReviewApps field.
+func (r *mutationResolver) DeleteStoppedReviewApps(ctx context.Context, input model.DeleteStoppedReviewAppsInput) (*model.DeleteStoppedReviewAppsPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Store.DeleteStoppedReviewApps(ctx, v, pid, input.Before, input.Limit, input.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteStoppedReviewAppsPayload{
+		ScheduledEntries: nonNil(res.Scheduled), UnprocessableEntries: nonNil(res.Unprocessable),
+		DryRun: res.DryRun, Message: res.Message,
+	}, nil
+}
+
+// CreateDeployment is the resolver for the createDeployment field.
+func (r *mutationResolver) CreateDeployment(ctx context.Context, input model.CreateDeploymentInput) (*model.CreateDeploymentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Store.CreateDeployment(ctx, v, store.NewDeployment{
+		ProjectID: pid, Environment: input.Environment, SHA: input.Sha, Ref: input.Ref, Tag: input.Tag, Status: input.Status,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateDeploymentPayload{Deployment: d}, nil
+}
+
+// UpdateDeployment is the resolver for the updateDeployment field.
+func (r *mutationResolver) UpdateDeployment(ctx context.Context, input model.UpdateDeploymentInput) (*model.UpdateDeploymentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.DeploymentID, typeDeployment)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Store.UpdateDeploymentStatus(ctx, v, id, input.Status)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateDeploymentPayload{Deployment: d}, nil
+}
+
+// DeleteDeployment is the resolver for the deleteDeployment field.
+func (r *mutationResolver) DeleteDeployment(ctx context.Context, input model.DeleteDeploymentInput) (*model.DeleteDeploymentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.DeploymentID, typeDeployment)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Store.DeleteDeployment(ctx, v, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteDeploymentPayload{DeletedDeploymentID: globalID(typeDeployment, d.ID)}, nil
+}
+
+// CreateMergeRequest is the resolver for the createMergeRequest field.
+func (r *mutationResolver) CreateMergeRequest(ctx context.Context, input model.CreateMergeRequestInput) (*model.CreateMergeRequestPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	mr, err := r.Store.CreateMergeRequest(ctx, v, store.NewMergeRequest{
+		ProjectID: pid, Title: input.Title, Description: input.Description, SourceBranch: input.SourceBranch,
+		TargetBranch: input.TargetBranch, Labels: input.Labels, Draft: deref(input.Draft, false),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateMergeRequestPayload{MergeRequest: mr}, nil
+}
+
+// MergeMergeRequest is the resolver for the mergeMergeRequest field.
+func (r *mutationResolver) MergeMergeRequest(ctx context.Context, input model.MergeMergeRequestInput) (*model.MergeMergeRequestPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.MergeRequestID, typeMergeRequest)
+	if err != nil {
+		return nil, err
+	}
+	mr, err := r.Store.MergeMergeRequest(ctx, v, id, input.MergeCommitSha)
+	if err != nil {
+		return nil, err
+	}
+	return &model.MergeMergeRequestPayload{MergeRequest: mr}, nil
+}
+
+// LinkMergeRequests is the resolver for the linkMergeRequests field.
+func (r *mutationResolver) LinkMergeRequests(ctx context.Context, input model.LinkMergeRequestsInput) (*model.LinkMergeRequestsPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.DeploymentID, typeDeployment)
+	if err != nil {
+		return nil, err
+	}
+	mrs, err := parseIDs(input.MergeRequestIds, typeMergeRequest)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Store.LinkMergeRequests(ctx, v, id, mrs)
+	if err != nil {
+		return nil, err
+	}
+	return &model.LinkMergeRequestsPayload{Deployment: d}, nil
+}
+
+// UnlinkMergeRequests is the resolver for the unlinkMergeRequests field.
+func (r *mutationResolver) UnlinkMergeRequests(ctx context.Context, input model.UnlinkMergeRequestsInput) (*model.UnlinkMergeRequestsPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.DeploymentID, typeDeployment)
+	if err != nil {
+		return nil, err
+	}
+	mrs, err := parseIDs(input.MergeRequestIds, typeMergeRequest)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Store.UnlinkMergeRequests(ctx, v, id, mrs)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnlinkMergeRequestsPayload{Deployment: d}, nil
+}
+
+// CreateUser is the resolver for the createUser field.
+func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*model.CreateUserPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Store.CreateUser(ctx, v, store.NewUser{Username: input.Username, Name: input.Name, Admin: deref(input.Admin, false)})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateUserPayload{User: u}, nil
+}
+
+// UpdateUser is the resolver for the updateUser field.
+func (r *mutationResolver) UpdateUser(ctx context.Context, input model.UpdateUserInput) (*model.UpdateUserPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.UserID, typeUser)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Store.UpdateUser(ctx, v, store.UserUpdate{UserID: id, Name: input.Name, State: input.State, Admin: input.Admin})
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateUserPayload{User: u}, nil
+}
+
+// CreateAccessToken is the resolver for the createAccessToken field.
+func (r *mutationResolver) CreateAccessToken(ctx context.Context, input model.CreateAccessTokenInput) (*model.CreateAccessTokenPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.UserID, typeUser)
+	if err != nil {
+		return nil, err
+	}
+	secret, tok, err := r.Store.CreateAccessToken(ctx, v, id, input.Name, input.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAccessTokenPayload{Token: secret, AccessToken: tok}, nil
+}
+
+// RevokeAccessToken is the resolver for the revokeAccessToken field.
+func (r *mutationResolver) RevokeAccessToken(ctx context.Context, input model.RevokeAccessTokenInput) (*model.RevokeAccessTokenPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.AccessTokenID, typeAccessToken)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := r.Store.RevokeAccessToken(ctx, v, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RevokeAccessTokenPayload{AccessToken: tok}, nil
+}
+
+// CreateGroup is the resolver for the createGroup field.
+func (r *mutationResolver) CreateGroup(ctx context.Context, input model.CreateGroupInput) (*model.CreateGroupPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.Store.CreateGroup(ctx, v, input.Name, input.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateGroupPayload{Group: g}, nil
+}
+
+// AddGroupMember is the resolver for the addGroupMember field.
+func (r *mutationResolver) AddGroupMember(ctx context.Context, input model.AddGroupMemberInput) (*model.AddGroupMemberPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gid, err := parseID(input.GroupID, typeGroup)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := parseID(input.UserID, typeUser)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.Store.AddGroupMember(ctx, v, gid, uid)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AddGroupMemberPayload{Group: g}, nil
+}
+
+// CreateProject is the resolver for the createProject field.
+func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.CreateProjectPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Store.CreateProject(ctx, v, store.NewProject{
+		Name: input.Name, Path: input.Path, Namespace: input.Namespace,
+		Visibility: deref(input.Visibility, store.Private), AllowSelfApproval: deref(input.AllowSelfApproval, false),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateProjectPayload{Project: p}, nil
+}
+
+// AddProjectMember is the resolver for the addProjectMember field.
+func (r *mutationResolver) AddProjectMember(ctx context.Context, input model.AddProjectMemberInput) (*model.AddProjectMemberPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := parseID(input.UserID, typeUser)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Store.AddProjectMember(ctx, v, pid, uid, input.AccessLevel)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AddProjectMemberPayload{Project: p}, nil
+}
+
+// RemoveProjectMember is the resolver for the removeProjectMember field.
+func (r *mutationResolver) RemoveProjectMember(ctx context.Context, input model.RemoveProjectMemberInput) (*model.RemoveProjectMemberPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := parseID(input.UserID, typeUser)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Store.RemoveProjectMember(ctx, v, pid, uid)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RemoveProjectMemberPayload{Project: p}, nil
+}
+
 // ID is the resolver for the id field.
 func (r *pipelineResolver) ID(ctx context.Context, obj *store.Pipeline) (string, error) {
 	return globalID(typePipeline, obj.ID), nil
@@ -594,6 +999,9 @@ func (r *Resolver) Job() JobResolver { return &jobResolver{r} }
 // MergeRequest returns MergeRequestResolver implementation.
 func (r *Resolver) MergeRequest() MergeRequestResolver { return &mergeRequestResolver{r} }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Pipeline returns PipelineResolver implementation.
 func (r *Resolver) Pipeline() PipelineResolver { return &pipelineResolver{r} }
 
@@ -617,6 +1025,7 @@ type (
 	groupResolver               struct{ *Resolver }
 	jobResolver                 struct{ *Resolver }
 	mergeRequestResolver        struct{ *Resolver }
+	mutationResolver            struct{ *Resolver }
 	pipelineResolver            struct{ *Resolver }
 	projectResolver             struct{ *Resolver }
 	queryResolver               struct{ *Resolver }

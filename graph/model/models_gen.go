@@ -7,7 +7,149 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/deploygraph/deploygraph/store"
 )
+
+type AddGroupMemberInput struct {
+	GroupID string `json:"groupId"`
+	UserID  string `json:"userId"`
+}
+
+type AddGroupMemberPayload struct {
+	Group *store.Group `json:"group"`
+}
+
+type AddProjectMemberInput struct {
+	ProjectID   string            `json:"projectId"`
+	UserID      string            `json:"userId"`
+	AccessLevel store.AccessLevel `json:"accessLevel"`
+}
+
+type AddProjectMemberPayload struct {
+	Project *store.Project `json:"project"`
+}
+
+type CreateAccessTokenInput struct {
+	UserID    string     `json:"userId"`
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type CreateAccessTokenPayload struct {
+	// The secret: shown here once, never again.
+	Token       string             `json:"token"`
+	AccessToken *store.AccessToken `json:"accessToken"`
+}
+
+type CreateDeploymentInput struct {
+	ProjectID string `json:"projectId"`
+	// The environment's name.
+	Environment string `json:"environment"`
+	// The full commit SHA (40 or 64 hexadecimal characters).
+	Sha string `json:"sha"`
+	Ref string `json:"ref"`
+	Tag bool   `json:"tag"`
+	// CREATED, RUNNING, SUCCESS, FAILED or CANCELED.
+	Status store.DeploymentStatus `json:"status"`
+}
+
+type CreateDeploymentPayload struct {
+	Deployment *store.Deployment `json:"deployment"`
+}
+
+type CreateEnvironmentInput struct {
+	ProjectID string `json:"projectId"`
+	Name      string `json:"name"`
+	// An absolute URL of at most 255 characters; blank means none.
+	ExternalURL *string                `json:"externalUrl,omitempty"`
+	Tier        *store.EnvironmentTier `json:"tier,omitempty"`
+	AutoStopAt  *time.Time             `json:"autoStopAt,omitempty"`
+}
+
+type CreateEnvironmentPayload struct {
+	Environment *store.Environment `json:"environment"`
+}
+
+type CreateGroupInput struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+type CreateGroupPayload struct {
+	Group *store.Group `json:"group"`
+}
+
+type CreateMergeRequestInput struct {
+	ProjectID    string   `json:"projectId"`
+	Title        string   `json:"title"`
+	Description  *string  `json:"description,omitempty"`
+	SourceBranch string   `json:"sourceBranch"`
+	TargetBranch string   `json:"targetBranch"`
+	Labels       []string `json:"labels,omitempty"`
+	Draft        *bool    `json:"draft,omitempty"`
+}
+
+type CreateMergeRequestPayload struct {
+	MergeRequest *store.MergeRequest `json:"mergeRequest"`
+}
+
+type CreateProjectInput struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// The full path of a group you belong to; omitted, your username.
+	Namespace         *string           `json:"namespace,omitempty"`
+	Visibility        *store.Visibility `json:"visibility,omitempty"`
+	AllowSelfApproval *bool             `json:"allowSelfApproval,omitempty"`
+}
+
+type CreateProjectPayload struct {
+	Project *store.Project `json:"project"`
+}
+
+type CreateUserInput struct {
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Admin    *bool  `json:"admin,omitempty"`
+}
+
+type CreateUserPayload struct {
+	User *store.User `json:"user"`
+}
+
+type DeleteDeploymentInput struct {
+	DeploymentID string `json:"deploymentId"`
+}
+
+type DeleteDeploymentPayload struct {
+	DeletedDeploymentID string `json:"deletedDeploymentId"`
+}
+
+type DeleteEnvironmentInput struct {
+	EnvironmentID string `json:"environmentId"`
+}
+
+type DeleteEnvironmentPayload struct {
+	DeletedEnvironmentID string `json:"deletedEnvironmentId"`
+}
+
+type DeleteStoppedReviewAppsInput struct {
+	ProjectID string `json:"projectId"`
+	// Default: 30 days ago.
+	Before *time.Time `json:"before,omitempty"`
+	// 1 to 1000.
+	Limit  *int  `json:"limit,omitempty"`
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+type DeleteStoppedReviewAppsPayload struct {
+	ScheduledEntries     []*store.Environment `json:"scheduledEntries"`
+	UnprocessableEntries []*store.Environment `json:"unprocessableEntries"`
+	DryRun               bool                 `json:"dryRun"`
+	Message              string               `json:"message"`
+}
 
 type DeploymentPermissions struct {
 	UpdateDeployment  bool `json:"updateDeployment"`
@@ -15,7 +157,111 @@ type DeploymentPermissions struct {
 	ApproveDeployment bool `json:"approveDeployment"`
 }
 
+type LinkMergeRequestsInput struct {
+	DeploymentID    string   `json:"deploymentId"`
+	MergeRequestIds []string `json:"mergeRequestIds"`
+}
+
+type LinkMergeRequestsPayload struct {
+	Deployment *store.Deployment `json:"deployment"`
+}
+
+type MergeMergeRequestInput struct {
+	MergeRequestID string  `json:"mergeRequestId"`
+	MergeCommitSha *string `json:"mergeCommitSha,omitempty"`
+}
+
+type MergeMergeRequestPayload struct {
+	MergeRequest *store.MergeRequest `json:"mergeRequest"`
+}
+
+// Every mutation takes one `input` and returns a payload named after it. A
+// failed mutation changes nothing; anonymous callers get UNAUTHENTICATED.
+type Mutation struct {
+}
+
 type Query struct {
+}
+
+type RemoveProjectMemberInput struct {
+	ProjectID string `json:"projectId"`
+	UserID    string `json:"userId"`
+}
+
+type RemoveProjectMemberPayload struct {
+	Project *store.Project `json:"project"`
+}
+
+type RevokeAccessTokenInput struct {
+	AccessTokenID string `json:"accessTokenId"`
+}
+
+type RevokeAccessTokenPayload struct {
+	AccessToken *store.AccessToken `json:"accessToken"`
+}
+
+type StopEnvironmentInput struct {
+	EnvironmentID string `json:"environmentId"`
+	// Also stop an environment that is STOPPING.
+	Force *bool `json:"force,omitempty"`
+}
+
+type StopEnvironmentPayload struct {
+	Environment *store.Environment `json:"environment"`
+}
+
+type StopStaleEnvironmentsInput struct {
+	ProjectID string `json:"projectId"`
+	// Between 10 years ago and 1 week ago.
+	Before time.Time `json:"before"`
+}
+
+type StopStaleEnvironmentsPayload struct {
+	Message      string               `json:"message"`
+	Environments []*store.Environment `json:"environments"`
+}
+
+type UnlinkMergeRequestsInput struct {
+	DeploymentID    string   `json:"deploymentId"`
+	MergeRequestIds []string `json:"mergeRequestIds"`
+}
+
+type UnlinkMergeRequestsPayload struct {
+	Deployment *store.Deployment `json:"deployment"`
+}
+
+type UpdateDeploymentInput struct {
+	DeploymentID string `json:"deploymentId"`
+	// RUNNING, SUCCESS, FAILED or CANCELED.
+	Status store.DeploymentStatus `json:"status"`
+}
+
+type UpdateDeploymentPayload struct {
+	Deployment *store.Deployment `json:"deployment"`
+}
+
+type UpdateEnvironmentInput struct {
+	EnvironmentID string `json:"environmentId"`
+	// Blank or null clears it.
+	ExternalURL graphql.Omittable[*string] `json:"externalUrl,omitempty"`
+	Tier        *store.EnvironmentTier     `json:"tier,omitempty"`
+	// null clears it.
+	AutoStopAt graphql.Omittable[*time.Time] `json:"autoStopAt,omitempty"`
+}
+
+type UpdateEnvironmentPayload struct {
+	Environment *store.Environment `json:"environment"`
+}
+
+type UpdateUserInput struct {
+	UserID string           `json:"userId"`
+	Name   *string          `json:"name,omitempty"`
+	State  *store.UserState `json:"state,omitempty"`
+	Admin  *bool            `json:"admin,omitempty"`
+}
+
+type UpdateUserPayload struct {
+	User *store.User `json:"user"`
 }
 
 type DeploymentOrderBy string

@@ -1,0 +1,61 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// writer is the viewer of a mutation: anonymous callers are refused before
+// anything else is looked at.
+func writer(ctx context.Context) (store.Viewer, error) {
+	v := ViewerFrom(ctx)
+	if !v.Authenticated() {
+		return v, store.Errorf(store.EUnauthenticated, "You must be signed in to do this")
+	}
+	return v, nil
+}
+
+// projectRef resolves a projectId argument (number, global ID or full path)
+// to a project id; an unknown path is NOT_FOUND.
+func (r *Resolver) projectRef(ctx context.Context, ref string) (int64, error) {
+	id, err := refID(ctx, ref, typeProject, func(path string) (int64, error) {
+		p, err := r.Store.ProjectByPath(ctx, path)
+		if p == nil || err != nil {
+			return 0, err
+		}
+		return p.ID, nil
+	})
+	if err == nil && id == 0 {
+		err = errNotFound("Project")
+	}
+	return id, err
+}
+
+// parseIDs reads a list of references to objects of one type.
+func parseIDs(refs []string, typ string) ([]int64, error) {
+	ids := make([]int64, len(refs))
+	for i, ref := range refs {
+		id, err := parseID(ref, typ)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+func deref[T any](p *T, fallback T) T {
+	if p == nil {
+		return fallback
+	}
+	return *p
+}
+
+// nonNil gives a list field an empty list rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
