@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -206,7 +207,8 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deployment
 			return Errorf(EForbidden, "Deployments created by CI jobs cannot be updated through the API")
 		}
 		if !CanTransition(d.Status, status) {
-			return Errorf(EFailedPrecondition, "Cannot change the status of a deployment from %s to %s", d.Status, status)
+			return Errorf(EFailedPrecondition, "Cannot change the status of a deployment from %s to %s",
+				strings.ToUpper(string(d.Status)), strings.ToUpper(string(status)))
 		}
 		if d.Status == StatusBlocked && (status == StatusRunning || status == StatusSuccess) && pe.RequiresApproval() {
 			approvals, err := approvalsOf(tx, d.ID)
