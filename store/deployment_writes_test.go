@@ -269,7 +269,7 @@ func TestUpdateDeploymentStatus(t *testing.T) {
 	t.Run("ErrRefusedTransitionNamesBothStatuses", func(t *testing.T) {
 		d := create(store.StatusSuccess, 11)
 		_, err := s.UpdateDeploymentStatus(ctx, as["dev"], d.ID, store.StatusRunning)
-		if store.ErrorCode(err) != store.EFailedPrecondition || !strings.Contains(err.Error(), "success") || !strings.Contains(err.Error(), "running") {
+		if store.ErrorCode(err) != store.EFailedPrecondition || !strings.Contains(err.Error(), "SUCCESS") || !strings.Contains(err.Error(), "RUNNING") {
 			t.Errorf("got %v, want FAILED_PRECONDITION naming success and running", err)
 		}
 	})
