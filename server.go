@@ -198,6 +198,8 @@ func sweep(ctx context.Context, s *store.Store, every time.Duration) {
 	for {
 		stopped, deleted, err := s.SweepEnvironments(ctx)
 		switch {
+		case errors.Is(err, context.Canceled):
+			return
 		case err != nil:
 			slog.Error("environment sweep failed", "error", err.Error())
 		case stopped+deleted > 0:
