@@ -102,6 +102,11 @@ type ComplexityRoot struct {
 		Status func(childComplexity int) int
 	}
 
+	ApproveDeploymentPayload struct {
+		Approval   func(childComplexity int) int
+		Deployment func(childComplexity int) int
+	}
+
 	Commit struct {
 		AuthorEmail    func(childComplexity int) int
 		AuthorName     func(childComplexity int) int
@@ -320,6 +325,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddGroupMember          func(childComplexity int, input model.AddGroupMemberInput) int
 		AddProjectMember        func(childComplexity int, input model.AddProjectMemberInput) int
+		ApproveDeployment       func(childComplexity int, input model.ApproveDeploymentInput) int
 		CreateAccessToken       func(childComplexity int, input model.CreateAccessTokenInput) int
 		CreateDeployment        func(childComplexity int, input model.CreateDeploymentInput) int
 		CreateEnvironment       func(childComplexity int, input model.CreateEnvironmentInput) int
@@ -332,13 +338,16 @@ type ComplexityRoot struct {
 		DeleteStoppedReviewApps func(childComplexity int, input model.DeleteStoppedReviewAppsInput) int
 		LinkMergeRequests       func(childComplexity int, input model.LinkMergeRequestsInput) int
 		MergeMergeRequest       func(childComplexity int, input model.MergeMergeRequestInput) int
+		ProtectEnvironment      func(childComplexity int, input model.ProtectEnvironmentInput) int
 		RemoveProjectMember     func(childComplexity int, input model.RemoveProjectMemberInput) int
 		RevokeAccessToken       func(childComplexity int, input model.RevokeAccessTokenInput) int
 		StopEnvironment         func(childComplexity int, input model.StopEnvironmentInput) int
 		StopStaleEnvironments   func(childComplexity int, input model.StopStaleEnvironmentsInput) int
 		UnlinkMergeRequests     func(childComplexity int, input model.UnlinkMergeRequestsInput) int
+		UnprotectEnvironment    func(childComplexity int, input model.UnprotectEnvironmentInput) int
 		UpdateDeployment        func(childComplexity int, input model.UpdateDeploymentInput) int
 		UpdateEnvironment       func(childComplexity int, input model.UpdateEnvironmentInput) int
+		UpdateProject           func(childComplexity int, input model.UpdateProjectInput) int
 		UpdateUser              func(childComplexity int, input model.UpdateUserInput) int
 	}
 
@@ -391,6 +400,10 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ProtectEnvironmentPayload struct {
+		ProtectedEnvironment func(childComplexity int) int
+	}
+
 	ProtectedEnvironment struct {
 		ApprovalRules      func(childComplexity int) int
 		DeployAccessLevels func(childComplexity int) int
@@ -428,12 +441,20 @@ type ComplexityRoot struct {
 		Deployment func(childComplexity int) int
 	}
 
+	UnprotectEnvironmentPayload struct {
+		Name func(childComplexity int) int
+	}
+
 	UpdateDeploymentPayload struct {
 		Deployment func(childComplexity int) int
 	}
 
 	UpdateEnvironmentPayload struct {
 		Environment func(childComplexity int) int
+	}
+
+	UpdateProjectPayload struct {
+		Project func(childComplexity int) int
 	}
 
 	UpdateUserPayload struct {
@@ -546,6 +567,10 @@ type MutationResolver interface {
 	CreateDeployment(ctx context.Context, input model.CreateDeploymentInput) (*model.CreateDeploymentPayload, error)
 	UpdateDeployment(ctx context.Context, input model.UpdateDeploymentInput) (*model.UpdateDeploymentPayload, error)
 	DeleteDeployment(ctx context.Context, input model.DeleteDeploymentInput) (*model.DeleteDeploymentPayload, error)
+	ApproveDeployment(ctx context.Context, input model.ApproveDeploymentInput) (*model.ApproveDeploymentPayload, error)
+	ProtectEnvironment(ctx context.Context, input model.ProtectEnvironmentInput) (*model.ProtectEnvironmentPayload, error)
+	UnprotectEnvironment(ctx context.Context, input model.UnprotectEnvironmentInput) (*model.UnprotectEnvironmentPayload, error)
+	UpdateProject(ctx context.Context, input model.UpdateProjectInput) (*model.UpdateProjectPayload, error)
 	CreateMergeRequest(ctx context.Context, input model.CreateMergeRequestInput) (*model.CreateMergeRequestPayload, error)
 	MergeMergeRequest(ctx context.Context, input model.MergeMergeRequestInput) (*model.MergeMergeRequestPayload, error)
 	LinkMergeRequests(ctx context.Context, input model.LinkMergeRequestsInput) (*model.LinkMergeRequestsPayload, error)
@@ -794,6 +819,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApprovalSummary.Status(childComplexity), true
+
+	case "ApproveDeploymentPayload.approval":
+		if e.ComplexityRoot.ApproveDeploymentPayload.Approval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApproveDeploymentPayload.Approval(childComplexity), true
+	case "ApproveDeploymentPayload.deployment":
+		if e.ComplexityRoot.ApproveDeploymentPayload.Deployment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApproveDeploymentPayload.Deployment(childComplexity), true
 
 	case "Commit.authorEmail":
 		if e.ComplexityRoot.Commit.AuthorEmail == nil {
@@ -1668,6 +1706,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddProjectMember(childComplexity, args["input"].(model.AddProjectMemberInput)), true
+	case "Mutation.approveDeployment":
+		if e.ComplexityRoot.Mutation.ApproveDeployment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approveDeployment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApproveDeployment(childComplexity, args["input"].(model.ApproveDeploymentInput)), true
 	case "Mutation.createAccessToken":
 		if e.ComplexityRoot.Mutation.CreateAccessToken == nil {
 			break
@@ -1800,6 +1849,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MergeMergeRequest(childComplexity, args["input"].(model.MergeMergeRequestInput)), true
+	case "Mutation.protectEnvironment":
+		if e.ComplexityRoot.Mutation.ProtectEnvironment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_protectEnvironment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ProtectEnvironment(childComplexity, args["input"].(model.ProtectEnvironmentInput)), true
 	case "Mutation.removeProjectMember":
 		if e.ComplexityRoot.Mutation.RemoveProjectMember == nil {
 			break
@@ -1855,6 +1915,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnlinkMergeRequests(childComplexity, args["input"].(model.UnlinkMergeRequestsInput)), true
+	case "Mutation.unprotectEnvironment":
+		if e.ComplexityRoot.Mutation.UnprotectEnvironment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unprotectEnvironment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnprotectEnvironment(childComplexity, args["input"].(model.UnprotectEnvironmentInput)), true
 	case "Mutation.updateDeployment":
 		if e.ComplexityRoot.Mutation.UpdateDeployment == nil {
 			break
@@ -1877,6 +1948,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateEnvironment(childComplexity, args["input"].(model.UpdateEnvironmentInput)), true
+	case "Mutation.updateProject":
+		if e.ComplexityRoot.Mutation.UpdateProject == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateProject_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -2128,6 +2210,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
 
+	case "ProtectEnvironmentPayload.protectedEnvironment":
+		if e.ComplexityRoot.ProtectEnvironmentPayload.ProtectedEnvironment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProtectEnvironmentPayload.ProtectedEnvironment(childComplexity), true
+
 	case "ProtectedEnvironment.approvalRules":
 		if e.ComplexityRoot.ProtectedEnvironment.ApprovalRules == nil {
 			break
@@ -2262,6 +2351,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UnlinkMergeRequestsPayload.Deployment(childComplexity), true
 
+	case "UnprotectEnvironmentPayload.name":
+		if e.ComplexityRoot.UnprotectEnvironmentPayload.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnprotectEnvironmentPayload.Name(childComplexity), true
+
 	case "UpdateDeploymentPayload.deployment":
 		if e.ComplexityRoot.UpdateDeploymentPayload.Deployment == nil {
 			break
@@ -2275,6 +2371,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UpdateEnvironmentPayload.Environment(childComplexity), true
+
+	case "UpdateProjectPayload.project":
+		if e.ComplexityRoot.UpdateProjectPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
 
 	case "UpdateUserPayload.user":
 		if e.ComplexityRoot.UpdateUserPayload.User == nil {
@@ -2382,8 +2485,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputAccessRuleInput,
 		ec.unmarshalInputAddGroupMemberInput,
 		ec.unmarshalInputAddProjectMemberInput,
+		ec.unmarshalInputApprovalRuleInput,
+		ec.unmarshalInputApproveDeploymentInput,
 		ec.unmarshalInputCreateAccessTokenInput,
 		ec.unmarshalInputCreateDeploymentInput,
 		ec.unmarshalInputCreateEnvironmentInput,
@@ -2396,13 +2502,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDeleteStoppedReviewAppsInput,
 		ec.unmarshalInputLinkMergeRequestsInput,
 		ec.unmarshalInputMergeMergeRequestInput,
+		ec.unmarshalInputProtectEnvironmentInput,
 		ec.unmarshalInputRemoveProjectMemberInput,
 		ec.unmarshalInputRevokeAccessTokenInput,
 		ec.unmarshalInputStopEnvironmentInput,
 		ec.unmarshalInputStopStaleEnvironmentsInput,
 		ec.unmarshalInputUnlinkMergeRequestsInput,
+		ec.unmarshalInputUnprotectEnvironmentInput,
 		ec.unmarshalInputUpdateDeploymentInput,
 		ec.unmarshalInputUpdateEnvironmentInput,
+		ec.unmarshalInputUpdateProjectInput,
 		ec.unmarshalInputUpdateUserInput,
 	)
 	first := true
@@ -3019,6 +3128,16 @@ type Mutation {
   updateDeployment(input: UpdateDeploymentInput!): UpdateDeploymentPayload
   "Delete a deployment that is neither running nor its environment's last (MAINTAINER+)."
   deleteDeployment(input: DeleteDeploymentInput!): DeleteDeploymentPayload
+  """
+  Approve or reject a BLOCKED deployment under one of your approval rules. A
+  rejection fails the deployment; the last required approval frees it to run.
+  """
+  approveDeployment(input: ApproveDeploymentInput!): ApproveDeploymentPayload
+  "Restrict who may deploy to an environment name and who must approve its deployments (MAINTAINER+)."
+  protectEnvironment(input: ProtectEnvironmentInput!): ProtectEnvironmentPayload
+  unprotectEnvironment(input: UnprotectEnvironmentInput!): UnprotectEnvironmentPayload
+  "Change a project's visibility or allowSelfApproval (MAINTAINER+)."
+  updateProject(input: UpdateProjectInput!): UpdateProjectPayload
 
   createMergeRequest(input: CreateMergeRequestInput!): CreateMergeRequestPayload
   "Merge an open merge request."
@@ -3140,6 +3259,64 @@ input DeleteDeploymentInput {
 }
 type DeleteDeploymentPayload {
   deletedDeploymentId: ID!
+}
+
+input ApproveDeploymentInput {
+  deploymentId: ID!
+  status: DeploymentApprovalStatus!
+  "At most 255 characters."
+  comment: String
+  "The user, group or role to approve as, when several of your rules match (e.g. ` + "`" + `security-group` + "`" + `, ` + "`" + `Maintainers` + "`" + `)."
+  representedAs: String
+}
+type ApproveDeploymentPayload {
+  approval: DeploymentApproval!
+  deployment: Deployment!
+}
+
+"Exactly one of userId, groupId and accessLevel."
+input AccessRuleInput {
+  userId: ID
+  groupId: ID
+  accessLevel: AccessLevel
+}
+
+"Exactly one of userId, groupId and accessLevel, and how many approvals it must give (1 to 5)."
+input ApprovalRuleInput {
+  userId: ID
+  groupId: ID
+  accessLevel: AccessLevel
+  requiredApprovals: Int = 1
+}
+
+input ProtectEnvironmentInput {
+  projectId: ID!
+  "An environment name; it need not exist yet."
+  name: String!
+  "Who may deploy; none means MAINTAINER+."
+  deployAccessLevels: [AccessRuleInput!]
+  "Who must approve each deployment; none means deployments need no approval."
+  approvalRules: [ApprovalRuleInput!]
+}
+type ProtectEnvironmentPayload {
+  protectedEnvironment: ProtectedEnvironment!
+}
+
+input UnprotectEnvironmentInput {
+  projectId: ID!
+  name: String!
+}
+type UnprotectEnvironmentPayload {
+  name: String!
+}
+
+input UpdateProjectInput {
+  projectId: ID!
+  visibility: Visibility
+  allowSelfApproval: Boolean
+}
+type UpdateProjectPayload {
+  project: Project!
 }
 
 input CreateMergeRequestInput {
@@ -3368,6 +3545,16 @@ func (ec *executionContext) childFields_ApprovalSummary(ctx context.Context, fie
 		return ec.fieldContext_ApprovalSummary_rules(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApprovalSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_ApproveDeploymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "approval":
+		return ec.fieldContext_ApproveDeploymentPayload_approval(ctx, field)
+	case "deployment":
+		return ec.fieldContext_ApproveDeploymentPayload_deployment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApproveDeploymentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Commit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3898,6 +4085,14 @@ func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ProtectEnvironmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "protectedEnvironment":
+		return ec.fieldContext_ProtectEnvironmentPayload_protectedEnvironment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProtectEnvironmentPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_ProtectedEnvironment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -3952,6 +4147,14 @@ func (ec *executionContext) childFields_UnlinkMergeRequestsPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type UnlinkMergeRequestsPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UnprotectEnvironmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_UnprotectEnvironmentPayload_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnprotectEnvironmentPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateDeploymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deployment":
@@ -3966,6 +4169,14 @@ func (ec *executionContext) childFields_UpdateEnvironmentPayload(ctx context.Con
 		return ec.fieldContext_UpdateEnvironmentPayload_environment(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateEnvironmentPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "project":
+		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4548,6 +4759,20 @@ func (ec *executionContext) field_Mutation_addProjectMember_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_approveDeployment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ApproveDeploymentInput, error) {
+			return ec.unmarshalNApproveDeploymentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApproveDeploymentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createAccessToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4716,6 +4941,20 @@ func (ec *executionContext) field_Mutation_mergeMergeRequest_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_protectEnvironment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ProtectEnvironmentInput, error) {
+			return ec.unmarshalNProtectEnvironmentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProtectEnvironmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeProjectMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4786,6 +5025,20 @@ func (ec *executionContext) field_Mutation_unlinkMergeRequests_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_unprotectEnvironment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnprotectEnvironmentInput, error) {
+			return ec.unmarshalNUnprotectEnvironmentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUnprotectEnvironmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateDeployment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4806,6 +5059,20 @@ func (ec *executionContext) field_Mutation_updateEnvironment_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateEnvironmentInput, error) {
 			return ec.unmarshalNUpdateEnvironmentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateEnvironmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateProject_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateProjectInput, error) {
+			return ec.unmarshalNUpdateProjectInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateProjectInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6214,6 +6481,70 @@ func (ec *executionContext) fieldContext_ApprovalSummary_rules(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApprovalRuleSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApproveDeploymentPayload_approval(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApproveDeploymentPayload_approval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Approval, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Approval) graphql.Marshaler {
+			return ec.marshalNDeploymentApproval2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApproval(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApproveDeploymentPayload_approval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApproveDeploymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeploymentApproval(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApproveDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApproveDeploymentPayload_deployment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deployment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
+			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApproveDeploymentPayload_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApproveDeploymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10141,6 +10472,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_approveDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approveDeployment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApproveDeployment(ctx, fc.Args["input"].(model.ApproveDeploymentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ApproveDeploymentPayload) graphql.Marshaler {
+			return ec.marshalOApproveDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApproveDeploymentPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApproveDeploymentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approveDeployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_protectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_protectEnvironment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ProtectEnvironment(ctx, fc.Args["input"].(model.ProtectEnvironmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProtectEnvironmentPayload) graphql.Marshaler {
+			return ec.marshalOProtectEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProtectEnvironmentPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProtectEnvironmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_protectEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unprotectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unprotectEnvironment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnprotectEnvironment(ctx, fc.Args["input"].(model.UnprotectEnvironmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnprotectEnvironmentPayload) graphql.Marshaler {
+			return ec.marshalOUnprotectEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUnprotectEnvironmentPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnprotectEnvironmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unprotectEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateProject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateProject(ctx, fc.Args["input"].(model.UpdateProjectInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateProjectPayload) graphql.Marshaler {
+			return ec.marshalOUpdateProjectPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateProjectPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateProjectPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11675,6 +12182,38 @@ func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _ProtectEnvironmentPayload_protectedEnvironment(ctx context.Context, field graphql.CollectedField, obj *model.ProtectEnvironmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProtectEnvironmentPayload_protectedEnvironment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProtectedEnvironment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.ProtectedEnvironment) graphql.Marshaler {
+			return ec.marshalNProtectedEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProtectEnvironmentPayload_protectedEnvironment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProtectEnvironmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProtectedEnvironment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProtectedEnvironment_name(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12317,6 +12856,29 @@ func (ec *executionContext) fieldContext_UnlinkMergeRequestsPayload_deployment(_
 	return fc, nil
 }
 
+func (ec *executionContext) _UnprotectEnvironmentPayload_name(ctx context.Context, field graphql.CollectedField, obj *model.UnprotectEnvironmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnprotectEnvironmentPayload_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UnprotectEnvironmentPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateDeploymentPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12376,6 +12938,38 @@ func (ec *executionContext) fieldContext_UpdateEnvironmentPayload_environment(_ 
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Environment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
+			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateProjectPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateProjectPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13817,6 +14411,50 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAccessRuleInput(ctx context.Context, obj any) (model.AccessRuleInput, error) {
+	var it model.AccessRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "groupId", "accessLevel"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "groupId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "accessLevel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessLevel"))
+			data, err := ec.unmarshalOAccessLevel2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessLevel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessLevel = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputAddGroupMemberInput(ctx context.Context, obj any) (model.AddGroupMemberInput, error) {
 	var it model.AddGroupMemberInput
 	if obj == nil {
@@ -13893,6 +14531,112 @@ func (ec *executionContext) unmarshalInputAddProjectMemberInput(ctx context.Cont
 				return it, err
 			}
 			it.AccessLevel = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputApprovalRuleInput(ctx context.Context, obj any) (model.ApprovalRuleInput, error) {
+	var it model.ApprovalRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["requiredApprovals"]; !present {
+		asMap["requiredApprovals"] = 1
+	}
+
+	fieldsInOrder := [...]string{"userId", "groupId", "accessLevel", "requiredApprovals"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "groupId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "accessLevel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessLevel"))
+			data, err := ec.unmarshalOAccessLevel2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessLevel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessLevel = data
+		case "requiredApprovals":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requiredApprovals"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequiredApprovals = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputApproveDeploymentInput(ctx context.Context, obj any) (model.ApproveDeploymentInput, error) {
+	var it model.ApproveDeploymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"deploymentId", "status", "comment", "representedAs"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "deploymentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deploymentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeploymentID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNDeploymentApprovalStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "comment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("comment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Comment = data
+		case "representedAs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("representedAs"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepresentedAs = data
 		}
 	}
 	return it, nil
@@ -14483,6 +15227,57 @@ func (ec *executionContext) unmarshalInputMergeMergeRequestInput(ctx context.Con
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputProtectEnvironmentInput(ctx context.Context, obj any) (model.ProtectEnvironmentInput, error) {
+	var it model.ProtectEnvironmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectId", "name", "deployAccessLevels", "approvalRules"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "deployAccessLevels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deployAccessLevels"))
+			data, err := ec.unmarshalOAccessRuleInput2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAccessRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeployAccessLevels = data
+		case "approvalRules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvalRules"))
+			data, err := ec.unmarshalOApprovalRuleInput2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApprovalRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovalRules = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRemoveProjectMemberInput(ctx context.Context, obj any) (model.RemoveProjectMemberInput, error) {
 	var it model.RemoveProjectMemberInput
 	if obj == nil {
@@ -14665,6 +15460,43 @@ func (ec *executionContext) unmarshalInputUnlinkMergeRequestsInput(ctx context.C
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputUnprotectEnvironmentInput(ctx context.Context, obj any) (model.UnprotectEnvironmentInput, error) {
+	var it model.UnprotectEnvironmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectId", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpdateDeploymentInput(ctx context.Context, obj any) (model.UpdateDeploymentInput, error) {
 	var it model.UpdateDeploymentInput
 	if obj == nil {
@@ -14748,6 +15580,50 @@ func (ec *executionContext) unmarshalInputUpdateEnvironmentInput(ctx context.Con
 				return it, err
 			}
 			it.AutoStopAt = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context, obj any) (model.UpdateProjectInput, error) {
+	var it model.UpdateProjectInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectId", "visibility", "allowSelfApproval"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "visibility":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("visibility"))
+			data, err := ec.unmarshalOVisibility2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐVisibility(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Visibility = data
+		case "allowSelfApproval":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowSelfApproval"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowSelfApproval = data
 		}
 	}
 	return it, nil
@@ -15740,6 +16616,49 @@ func (ec *executionContext) _ApprovalSummary(ctx context.Context, sel ast.Select
 			}
 		case "rules":
 			out.Values[i] = ec._ApprovalSummary_rules(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var approveDeploymentPayloadImplementors = []string{"ApproveDeploymentPayload"}
+
+func (ec *executionContext) _ApproveDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ApproveDeploymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, approveDeploymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApproveDeploymentPayload")
+		case "approval":
+			out.Values[i] = ec._ApproveDeploymentPayload_approval(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deployment":
+			out.Values[i] = ec._ApproveDeploymentPayload_deployment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18530,6 +19449,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "approveDeployment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approveDeployment(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "protectEnvironment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_protectEnvironment(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "unprotectEnvironment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unprotectEnvironment(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updateProject":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateProject(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "createMergeRequest":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createMergeRequest(ctx, field)
@@ -19373,6 +20320,44 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var protectEnvironmentPayloadImplementors = []string{"ProtectEnvironmentPayload"}
+
+func (ec *executionContext) _ProtectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ProtectEnvironmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, protectEnvironmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProtectEnvironmentPayload")
+		case "protectedEnvironment":
+			out.Values[i] = ec._ProtectEnvironmentPayload_protectedEnvironment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var protectedEnvironmentImplementors = []string{"ProtectedEnvironment"}
 
 func (ec *executionContext) _ProtectedEnvironment(ctx context.Context, sel ast.SelectionSet, obj *store.ProtectedEnvironment) graphql.Marshaler {
@@ -19825,6 +20810,44 @@ func (ec *executionContext) _UnlinkMergeRequestsPayload(ctx context.Context, sel
 	return out
 }
 
+var unprotectEnvironmentPayloadImplementors = []string{"UnprotectEnvironmentPayload"}
+
+func (ec *executionContext) _UnprotectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnprotectEnvironmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unprotectEnvironmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnprotectEnvironmentPayload")
+		case "name":
+			out.Values[i] = ec._UnprotectEnvironmentPayload_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var updateDeploymentPayloadImplementors = []string{"UpdateDeploymentPayload"}
 
 func (ec *executionContext) _UpdateDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateDeploymentPayload) graphql.Marshaler {
@@ -19877,6 +20900,44 @@ func (ec *executionContext) _UpdateEnvironmentPayload(ctx context.Context, sel a
 			out.Values[i] = graphql.MarshalString("UpdateEnvironmentPayload")
 		case "environment":
 			out.Values[i] = ec._UpdateEnvironmentPayload_environment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var updateProjectPayloadImplementors = []string{"UpdateProjectPayload"}
+
+func (ec *executionContext) _UpdateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateProjectPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateProjectPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateProjectPayload")
+		case "project":
+			out.Values[i] = ec._UpdateProjectPayload_project(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20526,6 +21587,11 @@ func (ec *executionContext) marshalNAccessRule2ᚕgithubᚗcomᚋdeploygraphᚋd
 	return ret
 }
 
+func (ec *executionContext) unmarshalNAccessRuleInput2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAccessRuleInput(ctx context.Context, v any) (*model.AccessRuleInput, error) {
+	res, err := ec.unmarshalInputAccessRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAccessToken2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessToken(ctx context.Context, sel ast.SelectionSet, v *store.AccessToken) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -20564,6 +21630,11 @@ func (ec *executionContext) marshalNApprovalRule2ᚕgithubᚗcomᚋdeploygraph�
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNApprovalRuleInput2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApprovalRuleInput(ctx context.Context, v any) (*model.ApprovalRuleInput, error) {
+	res, err := ec.unmarshalInputApprovalRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNApprovalRuleSummary2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐRuleSummary(ctx context.Context, sel ast.SelectionSet, v store.RuleSummary) graphql.Marshaler {
@@ -20625,6 +21696,11 @@ var (
 		store.SummaryPendingApproval: "PENDING_APPROVAL",
 	}
 )
+
+func (ec *executionContext) unmarshalNApproveDeploymentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApproveDeploymentInput(ctx context.Context, v any) (model.ApproveDeploymentInput, error) {
+	res, err := ec.unmarshalInputApproveDeploymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
@@ -21275,6 +22351,11 @@ func (ec *executionContext) marshalNProjectEdge2ᚖgithubᚗcomᚋdeploygraphᚋ
 	return ec._ProjectEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNProtectEnvironmentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProtectEnvironmentInput(ctx context.Context, v any) (model.ProtectEnvironmentInput, error) {
+	res, err := ec.unmarshalInputProtectEnvironmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNProtectedEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.ProtectedEnvironment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -21387,6 +22468,11 @@ func (ec *executionContext) unmarshalNUnlinkMergeRequestsInput2githubᚗcomᚋde
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUnprotectEnvironmentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUnprotectEnvironmentInput(ctx context.Context, v any) (model.UnprotectEnvironmentInput, error) {
+	res, err := ec.unmarshalInputUnprotectEnvironmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateDeploymentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateDeploymentInput(ctx context.Context, v any) (model.UpdateDeploymentInput, error) {
 	res, err := ec.unmarshalInputUpdateDeploymentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21394,6 +22480,11 @@ func (ec *executionContext) unmarshalNUpdateDeploymentInput2githubᚗcomᚋdeplo
 
 func (ec *executionContext) unmarshalNUpdateEnvironmentInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateEnvironmentInput(ctx context.Context, v any) (model.UpdateEnvironmentInput, error) {
 	res, err := ec.unmarshalInputUpdateEnvironmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateProjectInput2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateProjectInput(ctx context.Context, v any) (model.UpdateProjectInput, error) {
+	res, err := ec.unmarshalInputUpdateProjectInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -21648,6 +22739,23 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalOAccessRuleInput2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAccessRuleInputᚄ(ctx context.Context, v any) ([]*model.AccessRuleInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.AccessRuleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAccessRuleInput2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAccessRuleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOAddGroupMemberPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAddGroupMemberPayload(ctx context.Context, sel ast.SelectionSet, v *model.AddGroupMemberPayload) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -21660,6 +22768,30 @@ func (ec *executionContext) marshalOAddProjectMemberPayload2ᚖgithubᚗcomᚋde
 		return graphql.Null
 	}
 	return ec._AddProjectMemberPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOApprovalRuleInput2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApprovalRuleInputᚄ(ctx context.Context, v any) ([]*model.ApprovalRuleInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ApprovalRuleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNApprovalRuleInput2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApprovalRuleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOApproveDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApproveDeploymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.ApproveDeploymentPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ApproveDeploymentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -22142,6 +23274,13 @@ func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋdeploygraphᚋdepl
 	return ec._Project(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOProtectEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProtectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.ProtectEnvironmentPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProtectEnvironmentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOProtectedEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironment(ctx context.Context, sel ast.SelectionSet, v *store.ProtectedEnvironment) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -22271,6 +23410,13 @@ func (ec *executionContext) marshalOUnlinkMergeRequestsPayload2ᚖgithubᚗcom�
 	return ec._UnlinkMergeRequestsPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOUnprotectEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUnprotectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.UnprotectEnvironmentPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UnprotectEnvironmentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOUpdateDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateDeploymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateDeploymentPayload) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -22283,6 +23429,13 @@ func (ec *executionContext) marshalOUpdateEnvironmentPayload2ᚖgithubᚗcomᚋd
 		return graphql.Null
 	}
 	return ec._UpdateEnvironmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOUpdateProjectPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateProjectPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateProjectPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UpdateProjectPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOUpdateUserPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateUserPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateUserPayload) graphql.Marshaler {

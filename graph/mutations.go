@@ -59,3 +59,24 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// ruleInput reads a rule input: exactly one of a user, a group or an access
+// level (the store checks the "exactly one").
+func ruleInput(userID, groupID *string, level *store.AccessLevel) (store.Rule, error) {
+	var r store.Rule
+	var err error
+	if userID != nil {
+		if r.UserID, err = parseID(*userID, typeUser); err != nil {
+			return r, err
+		}
+	}
+	if groupID != nil {
+		if r.GroupID, err = parseID(*groupID, typeGroup); err != nil {
+			return r, err
+		}
+	}
+	if level != nil {
+		r.AccessLevel = *level
+	}
+	return r, nil
+}

@@ -498,6 +498,89 @@ func (r *mutationResolver) DeleteDeployment(ctx context.Context, input model.Del
 	return &model.DeleteDeploymentPayload{DeletedDeploymentID: globalID(typeDeployment, d.ID)}, nil
 }
 
+// ApproveDeployment is the resolver for the approveDeployment field.
+func (r *mutationResolver) ApproveDeployment(ctx context.Context, input model.ApproveDeploymentInput) (*model.ApproveDeploymentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseID(input.DeploymentID, typeDeployment)
+	if err != nil {
+		return nil, err
+	}
+	a, d, err := r.Store.ApproveDeployment(ctx, v, store.NewApproval{
+		DeploymentID: id, Status: input.Status, Comment: input.Comment, RepresentedAs: input.RepresentedAs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.ApproveDeploymentPayload{Approval: a, Deployment: d}, nil
+}
+
+// ProtectEnvironment is the resolver for the protectEnvironment field.
+func (r *mutationResolver) ProtectEnvironment(ctx context.Context, input model.ProtectEnvironmentInput) (*model.ProtectEnvironmentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	deploy := make([]store.Rule, len(input.DeployAccessLevels))
+	for i, in := range input.DeployAccessLevels {
+		if deploy[i], err = ruleInput(in.UserID, in.GroupID, in.AccessLevel); err != nil {
+			return nil, err
+		}
+	}
+	approve := make([]store.ApprovalRule, len(input.ApprovalRules))
+	for i, in := range input.ApprovalRules {
+		if approve[i].Rule, err = ruleInput(in.UserID, in.GroupID, in.AccessLevel); err != nil {
+			return nil, err
+		}
+		approve[i].RequiredApprovals = deref(in.RequiredApprovals, 1)
+	}
+	pe, err := r.Store.ProtectEnvironment(ctx, v, pid, input.Name, deploy, approve)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ProtectEnvironmentPayload{ProtectedEnvironment: pe}, nil
+}
+
+// UnprotectEnvironment is the resolver for the unprotectEnvironment field.
+func (r *mutationResolver) UnprotectEnvironment(ctx context.Context, input model.UnprotectEnvironmentInput) (*model.UnprotectEnvironmentPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	name, err := r.Store.UnprotectEnvironment(ctx, v, pid, input.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnprotectEnvironmentPayload{Name: name}, nil
+}
+
+// UpdateProject is the resolver for the updateProject field.
+func (r *mutationResolver) UpdateProject(ctx context.Context, input model.UpdateProjectInput) (*model.UpdateProjectPayload, error) {
+	v, err := writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := r.projectRef(ctx, input.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Store.UpdateProject(ctx, v, store.ProjectUpdate{ProjectID: pid, Visibility: input.Visibility, AllowSelfApproval: input.AllowSelfApproval})
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateProjectPayload{Project: p}, nil
+}
+
 // CreateMergeRequest is the resolver for the createMergeRequest field.
 func (r *mutationResolver) CreateMergeRequest(ctx context.Context, input model.CreateMergeRequestInput) (*model.CreateMergeRequestPayload, error) {
 	v, err := writer(ctx)

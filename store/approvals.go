@@ -1,6 +1,9 @@
 package store
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Approver is what matching a rule needs to know of a user.
 type Approver struct {
@@ -107,4 +110,38 @@ func PendingApprovalCount(rules []ApprovalRule, approvals []Approval) int {
 		n += rs.PendingApprovalCount
 	}
 	return n
+}
+
+// pickRule chooses, among the rules that match an approver, the one an
+// approval counts for (SPEC 6.4): the first whose description contains
+// representedAs, case-insensitively, or the first when representedAs is
+// blank. A description equal to representedAs wins over one merely
+// containing it, so that "Maintainers" can pick the MAINTAINER rule after a
+// DEVELOPER rule ("Developers + Maintainers"). ok is false when
+// representedAs names none of them; descs are their descriptions then.
+func pickRule(matching []ApprovalRule, representedAs string, describe func(Rule) (string, error)) (rule ApprovalRule, descs []string, ok bool, err error) {
+	if len(matching) == 0 {
+		return ApprovalRule{}, nil, false, nil
+	}
+	want := strings.ToLower(strings.TrimSpace(representedAs))
+	if want == "" {
+		return matching[0], nil, true, nil
+	}
+	descs = make([]string, len(matching))
+	for i, r := range matching {
+		if descs[i], err = describe(r.Rule); err != nil {
+			return ApprovalRule{}, nil, false, err
+		}
+	}
+	for i, d := range descs {
+		if strings.ToLower(d) == want {
+			return matching[i], descs, true, nil
+		}
+	}
+	for i, d := range descs {
+		if strings.Contains(strings.ToLower(d), want) {
+			return matching[i], descs, true, nil
+		}
+	}
+	return ApprovalRule{}, descs, false, nil
 }

@@ -2318,8 +2318,8 @@ func (w *importWriter) approvalRules(tx *bolt.Tx, pf *projectFacts, envName stri
 }
 
 // ruleKey picks the rule an approval counts for, as approveDeployment does
-// (SPEC 6.4): the first matching rule whose description contains
-// representedAs, else the first matching rule.
+// (pickRule); history is recorded as it was, so a represented_as that names
+// none of the user's rules falls back to the first matching one.
 func (w *importWriter) ruleKey(tx *bolt.Tx, pf *projectFacts, rules []ApprovalRule, uid int64, representedAs string) (string, error) {
 	if len(rules) == 0 {
 		return "", nil
@@ -2328,23 +2328,25 @@ func (w *importWriter) ruleKey(tx *bolt.Tx, pf *projectFacts, rules []ApprovalRu
 	if err != nil {
 		return "", err
 	}
-	first := ""
+	var matching []ApprovalRule
 	for _, r := range rules {
-		if !r.Matches(a) {
-			continue
-		}
-		if first == "" {
-			first = r.Key()
-		}
-		desc, err := w.ruleDescription(tx, r.Rule)
-		if err != nil {
-			return "", err
-		}
-		if strings.Contains(desc, representedAs) {
-			return r.Key(), nil
+		if r.Matches(a) {
+			matching = append(matching, r)
 		}
 	}
-	return first, nil
+	if len(matching) == 0 {
+		return "", nil
+	}
+	rule, _, ok, err := pickRule(matching, representedAs, func(r Rule) (string, error) {
+		return w.ruleDescription(tx, r)
+	})
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		rule = matching[0]
+	}
+	return rule.Key(), nil
 }
 
 // approver describes a user from the document's records, else the store's.

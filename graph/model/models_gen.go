@@ -13,6 +13,13 @@ import (
 	"github.com/deploygraph/deploygraph/store"
 )
 
+// Exactly one of userId, groupId and accessLevel.
+type AccessRuleInput struct {
+	UserID      *string            `json:"userId,omitempty"`
+	GroupID     *string            `json:"groupId,omitempty"`
+	AccessLevel *store.AccessLevel `json:"accessLevel,omitempty"`
+}
+
 type AddGroupMemberInput struct {
 	GroupID string `json:"groupId"`
 	UserID  string `json:"userId"`
@@ -30,6 +37,28 @@ type AddProjectMemberInput struct {
 
 type AddProjectMemberPayload struct {
 	Project *store.Project `json:"project"`
+}
+
+// Exactly one of userId, groupId and accessLevel, and how many approvals it must give (1 to 5).
+type ApprovalRuleInput struct {
+	UserID            *string            `json:"userId,omitempty"`
+	GroupID           *string            `json:"groupId,omitempty"`
+	AccessLevel       *store.AccessLevel `json:"accessLevel,omitempty"`
+	RequiredApprovals *int               `json:"requiredApprovals,omitempty"`
+}
+
+type ApproveDeploymentInput struct {
+	DeploymentID string               `json:"deploymentId"`
+	Status       store.ApprovalStatus `json:"status"`
+	// At most 255 characters.
+	Comment *string `json:"comment,omitempty"`
+	// The user, group or role to approve as, when several of your rules match (e.g. `security-group`, `Maintainers`).
+	RepresentedAs *string `json:"representedAs,omitempty"`
+}
+
+type ApproveDeploymentPayload struct {
+	Approval   *store.Approval   `json:"approval"`
+	Deployment *store.Deployment `json:"deployment"`
 }
 
 type CreateAccessTokenInput struct {
@@ -180,6 +209,20 @@ type MergeMergeRequestPayload struct {
 type Mutation struct {
 }
 
+type ProtectEnvironmentInput struct {
+	ProjectID string `json:"projectId"`
+	// An environment name; it need not exist yet.
+	Name string `json:"name"`
+	// Who may deploy; none means MAINTAINER+.
+	DeployAccessLevels []*AccessRuleInput `json:"deployAccessLevels,omitempty"`
+	// Who must approve each deployment; none means deployments need no approval.
+	ApprovalRules []*ApprovalRuleInput `json:"approvalRules,omitempty"`
+}
+
+type ProtectEnvironmentPayload struct {
+	ProtectedEnvironment *store.ProtectedEnvironment `json:"protectedEnvironment"`
+}
+
 type Query struct {
 }
 
@@ -230,6 +273,15 @@ type UnlinkMergeRequestsPayload struct {
 	Deployment *store.Deployment `json:"deployment"`
 }
 
+type UnprotectEnvironmentInput struct {
+	ProjectID string `json:"projectId"`
+	Name      string `json:"name"`
+}
+
+type UnprotectEnvironmentPayload struct {
+	Name string `json:"name"`
+}
+
 type UpdateDeploymentInput struct {
 	DeploymentID string `json:"deploymentId"`
 	// RUNNING, SUCCESS, FAILED or CANCELED.
@@ -251,6 +303,16 @@ type UpdateEnvironmentInput struct {
 
 type UpdateEnvironmentPayload struct {
 	Environment *store.Environment `json:"environment"`
+}
+
+type UpdateProjectInput struct {
+	ProjectID         string            `json:"projectId"`
+	Visibility        *store.Visibility `json:"visibility,omitempty"`
+	AllowSelfApproval *bool             `json:"allowSelfApproval,omitempty"`
+}
+
+type UpdateProjectPayload struct {
+	Project *store.Project `json:"project"`
 }
 
 type UpdateUserInput struct {
