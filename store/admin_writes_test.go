@@ -3,10 +3,8 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,41 +85,12 @@ const (
 // fixtureNow is the fixed "now" of the write tests' clock.
 var fixtureNow = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// settableClock is a store clock that tests move forward.
-type settableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *settableClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // openWritesStore opens a store at fixtureNow holding writesDocument; its
 // file is checked for consistency (s.Check) when the test ends.
-func openWritesStore(t *testing.T) (*store.Store, *settableClock) {
+func openWritesStore(t *testing.T) (*store.Store, *clock) {
 	t.Helper()
-	clock := &settableClock{now: fixtureNow}
-	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true, Clock: clock.Now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	clock := &clock{now: fixtureNow}
+	s := openStore(t, clock.Now)
 	if _, err := s.Import(context.Background(), strings.NewReader(writesDocument)); err != nil {
 		t.Fatalf("import fixture: %v", err)
 	}
@@ -239,8 +208,6 @@ func unchanged(t *testing.T, s *store.Store, call func() error) error {
 	return err
 }
 
-func valuePtr[T any](v T) *T { return &v }
-
 // adminOnlyCode is the expected outcome of an admin-only call per role.
 func adminOnlyCode(r roleCase) store.Code {
 	switch r.id {
@@ -347,7 +314,7 @@ func TestUpdateUser(t *testing.T) {
 		for _, r := range projectRoles {
 			t.Run(r.role, func(t *testing.T) {
 				s, _ := openWritesStore(t)
-				in := store.UserUpdate{UserID: loneID, Name: valuePtr("Renamed")}
+				in := store.UserUpdate{UserID: loneID, Name: ptr("Renamed")}
 				if want := adminOnlyCode(r); want != "" {
 					err := unchanged(t, s, func() error { _, err := s.UpdateUser(ctx, r.viewer(t, s), in); return err })
 					wantErrCode(t, err, want)
@@ -367,12 +334,12 @@ func TestUpdateUser(t *testing.T) {
 		code store.Code
 		want string
 	}{
-		{"ErrUserNotFound", store.UserUpdate{UserID: 999, Name: valuePtr("X")}, store.ENotFound, "User not found"},
-		{"ErrNameBlank", store.UserUpdate{UserID: loneID, Name: valuePtr(" ")}, store.EInvalid, "Name can't be blank"},
-		{"ErrUnknownState", store.UserUpdate{UserID: loneID, State: valuePtr(store.UserState("banned"))}, store.EInvalid, "State must be one of active, blocked, deactivated"},
-		{"ErrAdminDemotesThemself", store.UserUpdate{UserID: rootID, Admin: valuePtr(false)}, store.EFailedPrecondition, "You cannot remove your own administrator access"},
-		{"ErrAdminBlocksThemself", store.UserUpdate{UserID: rootID, State: valuePtr(store.UserBlocked)}, store.EFailedPrecondition, "You cannot block or deactivate yourself"},
-		{"ErrAdminDeactivatesThemself", store.UserUpdate{UserID: rootID, State: valuePtr(store.UserDeactivated), Name: valuePtr("Gone")}, store.EFailedPrecondition, "You cannot block or deactivate yourself"},
+		{"ErrUserNotFound", store.UserUpdate{UserID: 999, Name: ptr("X")}, store.ENotFound, "User not found"},
+		{"ErrNameBlank", store.UserUpdate{UserID: loneID, Name: ptr(" ")}, store.EInvalid, "Name can't be blank"},
+		{"ErrUnknownState", store.UserUpdate{UserID: loneID, State: ptr(store.UserState("banned"))}, store.EInvalid, "State must be one of active, blocked, deactivated"},
+		{"ErrAdminDemotesThemself", store.UserUpdate{UserID: rootID, Admin: ptr(false)}, store.EFailedPrecondition, "You cannot remove your own administrator access"},
+		{"ErrAdminBlocksThemself", store.UserUpdate{UserID: rootID, State: ptr(store.UserBlocked)}, store.EFailedPrecondition, "You cannot block or deactivate yourself"},
+		{"ErrAdminDeactivatesThemself", store.UserUpdate{UserID: rootID, State: ptr(store.UserDeactivated), Name: ptr("Gone")}, store.EFailedPrecondition, "You cannot block or deactivate yourself"},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -382,7 +349,7 @@ func TestUpdateUser(t *testing.T) {
 	}
 
 	t.Run("ChangesOnlyGivenFields", func(t *testing.T) {
-		u, err := s.UpdateUser(ctx, admin, store.UserUpdate{UserID: loneID, Name: valuePtr(" Una Renamed "), Admin: valuePtr(true)})
+		u, err := s.UpdateUser(ctx, admin, store.UserUpdate{UserID: loneID, Name: ptr(" Una Renamed "), Admin: ptr(true)})
 		wantErrCode(t, err, "")
 		if u.Name != "Una Renamed" || !u.Admin || u.State != store.UserActive || u.Username != "una" {
 			t.Fatalf("got %+v, want renamed active admin una", u)
@@ -393,7 +360,7 @@ func TestUpdateUser(t *testing.T) {
 	})
 
 	t.Run("AdminMayKeepThemselfActiveAdmin", func(t *testing.T) {
-		_, err := s.UpdateUser(ctx, admin, store.UserUpdate{UserID: rootID, Name: valuePtr("Root"), State: valuePtr(store.UserActive), Admin: valuePtr(true)})
+		_, err := s.UpdateUser(ctx, admin, store.UserUpdate{UserID: rootID, Name: ptr("Root"), State: ptr(store.UserActive), Admin: ptr(true)})
 		wantErrCode(t, err, "")
 	})
 
@@ -409,7 +376,7 @@ func TestUpdateUser(t *testing.T) {
 			_, err = s.Authenticate(ctx, secret)
 			wantErrCode(t, err, store.EUnauthenticated)
 
-			_, err = s.UpdateUser(ctx, admin, store.UserUpdate{UserID: devID, State: valuePtr(store.UserActive)})
+			_, err = s.UpdateUser(ctx, admin, store.UserUpdate{UserID: devID, State: ptr(store.UserActive)})
 			wantErrCode(t, err, "")
 			if u, err := s.Authenticate(ctx, secret); err != nil || u.ID != devID {
 				t.Fatalf("got %v, %v after reactivating, want user %d", u, err, devID)
@@ -472,8 +439,8 @@ func TestCreateAccessToken(t *testing.T) {
 	}{
 		{"ErrUserNotFound", 999, "ci", nil, store.ENotFound, "User not found"},
 		{"ErrNameBlank", devID, " ", nil, store.EInvalid, "Name can't be blank"},
-		{"ErrExpiresNow", devID, "ci", valuePtr(fixtureNow), store.EInvalid, "Expiration date must be in the future"},
-		{"ErrExpiresInThePast", devID, "ci", valuePtr(fixtureNow.Add(-time.Hour)), store.EInvalid, "Expiration date must be in the future"},
+		{"ErrExpiresNow", devID, "ci", ptr(fixtureNow), store.EInvalid, "Expiration date must be in the future"},
+		{"ErrExpiresInThePast", devID, "ci", ptr(fixtureNow.Add(-time.Hour)), store.EInvalid, "Expiration date must be in the future"},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -671,7 +638,7 @@ func TestAddGroupMember(t *testing.T) {
 		if got, want := must(s.UserGroupIDs(ctx, []int64{loneID}))[0], []int64{100}; !slices.Equal(got, want) {
 			t.Fatalf("got groups %v, want %v", got, want)
 		}
-		_, err := s.CreateProject(ctx, viewerOf(t, s, loneID), store.NewProject{Name: "Tool", Path: "tool", Namespace: valuePtr("platform")})
+		_, err := s.CreateProject(ctx, viewerOf(t, s, loneID), store.NewProject{Name: "Tool", Path: "tool", Namespace: ptr("platform")})
 		wantErrCode(t, err, "")
 	})
 }
@@ -714,10 +681,10 @@ func TestCreateProject(t *testing.T) {
 		{"ErrPathInvalid", dev, store.NewProject{Name: "Tool", Path: "my tool"}, store.EInvalid, "Path can contain only letters, digits, '_', '-' and '.', and must start with a letter, digit or '_'"},
 		{"ErrPathEndsWithAtom", dev, store.NewProject{Name: "Tool", Path: "tool.atom"}, store.EInvalid, "Path cannot end in '.git' or '.atom'"},
 		{"ErrUnknownVisibility", dev, store.NewProject{Name: "Tool", Path: "tool", Visibility: "secret"}, store.EInvalid, "Visibility must be one of private, internal, public"},
-		{"ErrPathTaken", dev, store.NewProject{Name: "App", Path: "APP", Namespace: valuePtr("Platform")}, store.EConflict, "Path has already been taken"},
-		{"ErrGroupOfOthers", reporter, store.NewProject{Name: "Tool", Path: "tool", Namespace: valuePtr("platform")}, store.EForbidden, "You are not allowed to create projects in this namespace"},
-		{"ErrNamespaceOfAnotherUser", reporter, store.NewProject{Name: "Tool", Path: "tool", Namespace: valuePtr("dave")}, store.EForbidden, "You are not allowed to create projects in this namespace"},
-		{"ErrNamespaceNotFound", dev, store.NewProject{Name: "Tool", Path: "tool", Namespace: valuePtr("nowhere")}, store.ENotFound, "Namespace not found"},
+		{"ErrPathTaken", dev, store.NewProject{Name: "App", Path: "APP", Namespace: ptr("Platform")}, store.EConflict, "Path has already been taken"},
+		{"ErrGroupOfOthers", reporter, store.NewProject{Name: "Tool", Path: "tool", Namespace: ptr("platform")}, store.EForbidden, "You are not allowed to create projects in this namespace"},
+		{"ErrNamespaceOfAnotherUser", reporter, store.NewProject{Name: "Tool", Path: "tool", Namespace: ptr("dave")}, store.EForbidden, "You are not allowed to create projects in this namespace"},
+		{"ErrNamespaceNotFound", dev, store.NewProject{Name: "Tool", Path: "tool", Namespace: ptr("nowhere")}, store.ENotFound, "Namespace not found"},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -750,7 +717,7 @@ func TestCreateProject(t *testing.T) {
 	})
 
 	t.Run("InGroupOfCreator", func(t *testing.T) {
-		p, err := s.CreateProject(ctx, dev, store.NewProject{Name: "Web", Path: "web", Namespace: valuePtr("PLATFORM"), Visibility: store.Public, AllowSelfApproval: true})
+		p, err := s.CreateProject(ctx, dev, store.NewProject{Name: "Web", Path: "web", Namespace: ptr("PLATFORM"), Visibility: store.Public, AllowSelfApproval: true})
 		wantErrCode(t, err, "")
 		if p.FullPath != "platform/web" || p.Visibility != store.Public || !p.AllowSelfApproval {
 			t.Fatalf("got %+v, want public platform/web allowing self-approval", p)
@@ -759,7 +726,7 @@ func TestCreateProject(t *testing.T) {
 
 	t.Run("AdminInAnyNamespace", func(t *testing.T) {
 		for _, ns := range []string{"platform", "rita"} {
-			p, err := s.CreateProject(ctx, admin, store.NewProject{Name: "Admin tool", Path: "admin-tool", Namespace: valuePtr(ns)})
+			p, err := s.CreateProject(ctx, admin, store.NewProject{Name: "Admin tool", Path: "admin-tool", Namespace: ptr(ns)})
 			wantErrCode(t, err, "")
 			if want := ns + "/admin-tool"; p.FullPath != want {
 				t.Fatalf("got %q, want %q", p.FullPath, want)

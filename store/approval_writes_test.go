@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,18 +62,7 @@ type apprFixture struct {
 func apprOpen(t *testing.T) *apprFixture {
 	t.Helper()
 	c := &clock{now: apprStart}
-	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true, Clock: c.Now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	s := openStore(t, c.Now)
 	mustImport(t, s, apprDoc)
 	users, err := s.Users(context.Background(), []int64{1, 2, 3, 4, 5, 6, 7, 8, 9})
 	if err != nil {

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -52,29 +51,11 @@ const deployDoc = `{
  }]
 }`
 
-// clock is a settable time source for a store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
-
 // openDeployStore opens a store holding deployDoc at 2024-02-01.
 func openDeployStore(t *testing.T) (*store.Store, *clock, map[string]store.Viewer) {
 	t.Helper()
 	c := &clock{now: time.Date(2024, 2, 1, 12, 0, 0, 0, time.UTC)}
-	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true, Clock: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		s.Close()
-	})
+	s := openStore(t, c.Now)
 	if _, err := s.Import(context.Background(), strings.NewReader(deployDoc)); err != nil {
 		t.Fatal(err)
 	}

@@ -25,26 +25,6 @@ var ewT0 = time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func ewDays(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
-func ewPtr[T any](v T) *T { return &v }
-
-// ewMust unwraps a read; a failing read is a broken store, not a failed
-// expectation, so it panics (which fails the test).
-func ewMust[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-func ewNoErrs(t *testing.T, errs []error) {
-	t.Helper()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // Users of the fixture, named by their role in the private project.
 const (
 	ewAnonymous  int64 = 0
@@ -90,7 +70,7 @@ type ewDeploy struct {
 // environment created gets id 22.
 var ewStandardEnvs = []ewEnv{
 	{ID: 1, Name: "production"},
-	{ID: 2, Name: "staging", ExternalURL: "https://staging.example.com", AutoStop: ewPtr(ewT0.Add(ewDays(1)))},
+	{ID: 2, Name: "staging", ExternalURL: "https://staging.example.com", AutoStop: ptr(ewT0.Add(ewDays(1)))},
 	{ID: 3, Name: "preprod", State: "stopping"},
 	{ID: 4, Name: "review/fix-foo", State: "stopped"},
 	{ID: 5, Name: "review/guarded", State: "stopped"},
@@ -225,18 +205,7 @@ func newEWFixture(t *testing.T, envs []ewEnv, deploys []ewDeploy) *ewFixture {
 	ctx := context.Background()
 	f := &ewFixture{now: ewT0, viewers: map[int64]store.Viewer{ewAnonymous: {}}}
 	dir := t.TempDir()
-	s, err := store.Open(filepath.Join(dir, "deploygraph.db"), store.Options{NoSync: true, Clock: func() time.Time { return f.now }})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	s := openStore(t, func() time.Time { return f.now })
 	f.s = s
 	doc, err := json.Marshal(ewDocument(envs, deploys))
 	if err != nil {
@@ -271,29 +240,29 @@ func (f *ewFixture) as(userID int64) store.Viewer { return f.viewers[userID] }
 func (f *ewFixture) advance(d time.Duration) { f.now = f.now.Add(d) }
 
 func (f *ewFixture) env(id int64) *store.Environment {
-	return ewMust(f.s.Environments(context.Background(), []int64{id}))[0]
+	return must(f.s.Environments(context.Background(), []int64{id}))[0]
 }
 
 func (f *ewFixture) envByName(projectID int64, name string) *store.Environment {
-	return ewMust(f.s.EnvironmentsByName(context.Background(), []store.EnvironmentKey{{ProjectID: projectID, Name: name}}))[0]
+	return must(f.s.EnvironmentsByName(context.Background(), []store.EnvironmentKey{{ProjectID: projectID, Name: name}}))[0]
 }
 
 func (f *ewFixture) deployment(id int64) *store.Deployment {
-	return ewMust(f.s.Deployments(context.Background(), []int64{id}))[0]
+	return must(f.s.Deployments(context.Background(), []int64{id}))[0]
 }
 
 func (f *ewFixture) countDeployments(t *testing.T, q store.DeploymentQuery) int {
 	t.Helper()
 	counts, errs := f.s.CountDeployments(context.Background(), []store.DeploymentQuery{q})
-	ewNoErrs(t, errs)
+	mustNoErrs(t, errs)
 	return counts[0]
 }
 
 func (f *ewFixture) listDeploymentIDs(t *testing.T, q store.DeploymentQuery) []int64 {
 	t.Helper()
-	q.Page.First = ewPtr(store.MaxPageSize)
+	q.Page.First = ptr(store.MaxPageSize)
 	pages, errs := f.s.ListDeployments(context.Background(), []store.DeploymentQuery{q})
-	ewNoErrs(t, errs)
+	mustNoErrs(t, errs)
 	ids := []int64{}
 	for _, d := range pages[0].Items {
 		ids = append(ids, d.ID)
@@ -304,9 +273,9 @@ func (f *ewFixture) listDeploymentIDs(t *testing.T, q store.DeploymentQuery) []i
 func (f *ewFixture) projectEnvironments(t *testing.T, projectID int64) []*store.Environment {
 	t.Helper()
 	pages, errs := f.s.ListEnvironments(context.Background(), []store.EnvironmentQuery{
-		{ProjectID: projectID, Page: store.PageArgs{First: ewPtr(store.MaxPageSize)}},
+		{ProjectID: projectID, Page: store.PageArgs{First: ptr(store.MaxPageSize)}},
 	})
-	ewNoErrs(t, errs)
+	mustNoErrs(t, errs)
 	return pages[0].Items
 }
 
@@ -318,8 +287,8 @@ func (f *ewFixture) snapshot(t *testing.T) string {
 	state := map[string]any{
 		"private":     f.projectEnvironments(t, ewPrivate),
 		"public":      f.projectEnvironments(t, ewPublic),
-		"deployments": ewMust(f.s.Deployments(ctx, f.deployIDs)),
-		"approvals":   ewMust(f.s.Approvals(ctx, f.deployIDs)),
+		"deployments": must(f.s.Deployments(ctx, f.deployIDs)),
+		"approvals":   must(f.s.Approvals(ctx, f.deployIDs)),
 		"counts": []int{
 			f.countDeployments(t, store.DeploymentQuery{ProjectID: ewPrivate}),
 			f.countDeployments(t, store.DeploymentQuery{ProjectID: ewPublic}),
@@ -447,14 +416,14 @@ func TestCreateEnvironment(t *testing.T) {
 				}
 			}},
 		{name: "given tier wins over the guess", who: ewDeveloper,
-			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "review/x", Tier: ewPtr(store.TierProduction)},
+			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "review/x", Tier: ptr(store.TierProduction)},
 			check: func(t *testing.T, e *store.Environment) {
 				if got, want := e.Tier, store.TierProduction; got != want {
 					t.Errorf("tier = %s, want %s", got, want)
 				}
 			}},
 		{name: "unknown tier is invalid", who: ewDeveloper,
-			in:       store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", Tier: ewPtr(store.EnvironmentTier("ultra"))},
+			in:       store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", Tier: ptr(store.EnvironmentTier("ultra"))},
 			wantCode: store.EInvalid, wantMsg: ewMsgTier},
 		{name: "blank name is invalid", who: ewDeveloper,
 			in: store.NewEnvironment{ProjectID: ewPrivate, Name: ""}, wantCode: store.EInvalid, wantMsg: "Name can't be blank"},
@@ -474,27 +443,27 @@ func TestCreateEnvironment(t *testing.T) {
 		{name: "name taken in another project is free", who: ewDeveloper,
 			in: store.NewEnvironment{ProjectID: ewPublic, Name: "docs"}},
 		{name: "external url is kept trimmed", who: ewDeveloper,
-			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ewPtr("  https://qa.example.com/app  ")},
+			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ptr("  https://qa.example.com/app  ")},
 			check: func(t *testing.T, e *store.Environment) {
 				if e.ExternalURL == nil || *e.ExternalURL != "https://qa.example.com/app" {
 					t.Errorf("external url = %v, want https://qa.example.com/app", e.ExternalURL)
 				}
 			}},
 		{name: "blank external url means none", who: ewDeveloper,
-			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ewPtr("   ")},
+			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ptr("   ")},
 			check: func(t *testing.T, e *store.Environment) {
 				if e.ExternalURL != nil {
 					t.Errorf("external url = %q, want none", *e.ExternalURL)
 				}
 			}},
 		{name: "relative external url is invalid", who: ewDeveloper,
-			in:       store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ewPtr("/qa")},
+			in:       store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ptr("/qa")},
 			wantCode: store.EInvalid, wantMsg: "External url must be a valid absolute URL"},
 		{name: "unsafe external url is invalid", who: ewDeveloper,
-			in:       store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ewPtr("javascript:alert(1)")},
+			in:       store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", ExternalURL: ptr("javascript:alert(1)")},
 			wantCode: store.EInvalid, wantMsg: "External url has an unsafe scheme"},
 		{name: "autoStopAt is kept in UTC to the microsecond", who: ewDeveloper,
-			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", AutoStopAt: ewPtr(time.Date(2024, 7, 1, 14, 0, 0, 123456789, cest))},
+			in: store.NewEnvironment{ProjectID: ewPrivate, Name: "qa", AutoStopAt: ptr(time.Date(2024, 7, 1, 14, 0, 0, 123456789, cest))},
 			check: func(t *testing.T, e *store.Environment) {
 				want := time.Date(2024, 7, 1, 12, 0, 0, 123456000, time.UTC)
 				if e.AutoStopAt == nil || !e.AutoStopAt.Equal(want) || e.AutoStopAt.Location() != time.UTC {
@@ -609,31 +578,31 @@ func TestUpdateEnvironment(t *testing.T) {
 				}
 			}},
 		{name: "blank external url clears it", who: ewDeveloper,
-			in: store.EnvironmentUpdate{EnvironmentID: 2, ExternalURL: ewPtr("  ")},
+			in: store.EnvironmentUpdate{EnvironmentID: 2, ExternalURL: ptr("  ")},
 			check: func(t *testing.T, e *store.Environment) {
 				if e.ExternalURL != nil {
 					t.Errorf("external url = %q, want none", *e.ExternalURL)
 				}
 			}},
 		{name: "empty external url clears it", who: ewDeveloper,
-			in: store.EnvironmentUpdate{EnvironmentID: 2, ExternalURL: ewPtr("")},
+			in: store.EnvironmentUpdate{EnvironmentID: 2, ExternalURL: ptr("")},
 			check: func(t *testing.T, e *store.Environment) {
 				if e.ExternalURL != nil {
 					t.Errorf("external url = %q, want none", *e.ExternalURL)
 				}
 			}},
 		{name: "invalid external url is refused", who: ewDeveloper,
-			in:       store.EnvironmentUpdate{EnvironmentID: 2, ExternalURL: ewPtr("staging.example.com")},
+			in:       store.EnvironmentUpdate{EnvironmentID: 2, ExternalURL: ptr("staging.example.com")},
 			wantCode: store.EInvalid, wantMsg: "External url must be a valid absolute URL"},
 		{name: "tier changes", who: ewDeveloper,
-			in: store.EnvironmentUpdate{EnvironmentID: 2, Tier: ewPtr(store.TierTesting)},
+			in: store.EnvironmentUpdate{EnvironmentID: 2, Tier: ptr(store.TierTesting)},
 			check: func(t *testing.T, e *store.Environment) {
 				if got, want := e.Tier, store.TierTesting; got != want {
 					t.Errorf("tier = %s, want %s", got, want)
 				}
 			}},
 		{name: "unknown tier is refused", who: ewDeveloper,
-			in:       store.EnvironmentUpdate{EnvironmentID: 2, Tier: ewPtr(store.EnvironmentTier("ultra"))},
+			in:       store.EnvironmentUpdate{EnvironmentID: 2, Tier: ptr(store.EnvironmentTier("ultra"))},
 			wantCode: store.EInvalid, wantMsg: ewMsgTier},
 		{name: "autoStopAt is set in UTC to the microsecond", who: ewDeveloper,
 			in: store.EnvironmentUpdate{EnvironmentID: 2, AutoStopAt: &at},
@@ -656,7 +625,7 @@ func TestUpdateEnvironment(t *testing.T) {
 		{name: "nothing to change keeps updatedAt", who: ewDeveloper,
 			in: store.EnvironmentUpdate{EnvironmentID: 2}, unchanged: true},
 		{name: "the same values keep updatedAt", who: ewDeveloper,
-			in:        store.EnvironmentUpdate{EnvironmentID: 2, Tier: ewPtr(store.TierStaging), ExternalURL: ewPtr("https://staging.example.com")},
+			in:        store.EnvironmentUpdate{EnvironmentID: 2, Tier: ptr(store.TierStaging), ExternalURL: ptr("https://staging.example.com")},
 			unchanged: true},
 		{name: "stopped environment can be updated", who: ewDeveloper,
 			in: store.EnvironmentUpdate{EnvironmentID: 6, ExternalURL: &newURL}},
@@ -823,7 +792,7 @@ func TestDeleteEnvironmentRemovesItsDeployments(t *testing.T) {
 			t.Errorf("deployment %d after its environment was deleted = %+v, want none", id, d)
 		}
 	}
-	if got := ewMust(f.s.Approvals(ctx, []int64{41}))[0]; len(got) != 0 {
+	if got := must(f.s.Approvals(ctx, []int64{41}))[0]; len(got) != 0 {
 		t.Errorf("approvals of deployment 41 = %+v, want none", got)
 	}
 	if got, want := f.countDeployments(t, store.DeploymentQuery{ProjectID: ewPrivate}), privateBefore-2; got != want {
@@ -838,7 +807,7 @@ func TestDeleteEnvironmentRemovesItsDeployments(t *testing.T) {
 	if got, want := f.listDeploymentIDs(t, store.DeploymentQuery{ProjectID: ewPrivate, MergeRequestID: 1}), []int64{43}; !slices.Equal(got, want) {
 		t.Errorf("deployments that shipped merge request 1 = %v, want %v", got, want)
 	}
-	if d := ewMust(f.s.DeploymentsByIID(ctx, []store.IIDKey{{ProjectID: ewPrivate, IID: 41}}))[0]; d != nil {
+	if d := must(f.s.DeploymentsByIID(ctx, []store.IIDKey{{ProjectID: ewPrivate, IID: 41}}))[0]; d != nil {
 		t.Errorf("deployment by iid 41 = %+v, want none", d)
 	}
 
@@ -867,7 +836,7 @@ var (
 		{ID: 6, Name: "stopping", State: "stopping", Updated: ewT0.Add(-ewDays(60))},
 		{ID: 7, Name: "updated-at-cutoff", Updated: ewStaleBefore},
 		{ID: 8, Name: "deployed-at-cutoff", Updated: ewT0.Add(-ewDays(60))},
-		{ID: 9, Name: "auto-stopping", Updated: ewT0.Add(-ewDays(60)), AutoStop: ewPtr(ewT0.Add(ewDays(1)))},
+		{ID: 9, Name: "auto-stopping", Updated: ewT0.Add(-ewDays(60)), AutoStop: ptr(ewT0.Add(ewDays(1)))},
 		{ID: 10, Name: "stopped", State: "stopped", Updated: ewT0.Add(-ewDays(60))},
 		{ID: 11, Name: "updated-just-before-cutoff", Updated: ewStaleBefore.Add(-time.Microsecond)},
 		{ID: 20, Project: ewPublic, Name: "old", Updated: ewT0.Add(-ewDays(60))},
@@ -1012,7 +981,7 @@ var ewReviewEnvs = []ewEnv{
 	{ID: 6, Name: "reviewer/x", State: "stopped", Created: ewT0.Add(-ewDays(60))},
 	{ID: 7, Name: "review", State: "stopped", Created: ewT0.Add(-ewDays(60))},
 	{ID: 8, Name: "Review/upper", State: "stopped", Created: ewT0.Add(-ewDays(60))},
-	{ID: 9, Name: "review/scheduled", State: "stopped", Created: ewT0.Add(-ewDays(60)), AutoDelete: ewPtr(ewT0.Add(ewDays(2)))},
+	{ID: 9, Name: "review/scheduled", State: "stopped", Created: ewT0.Add(-ewDays(60)), AutoDelete: ptr(ewT0.Add(ewDays(2)))},
 	{ID: 10, Name: "x/review/y", State: "stopped", Created: ewT0.Add(-ewDays(60))},
 	{ID: 11, Name: "review/nested/deep", State: "stopped", Created: ewT0.Add(-ewDays(45))},
 	{ID: 12, Name: "review/stopping", State: "stopping", Created: ewT0.Add(-ewDays(60))},
@@ -1036,36 +1005,36 @@ func TestDeleteStoppedReviewApps(t *testing.T) {
 	}{
 		{name: "dry run is the default and reports the oldest candidates", who: ewDeveloper,
 			wantScheduled: []int64{2, 3, 11, 1}, wantDryRun: true, wantMsg: "4 environments would be scheduled for deletion"},
-		{name: "explicit dry run schedules nothing", who: ewDeveloper, dryRun: ewPtr(true),
+		{name: "explicit dry run schedules nothing", who: ewDeveloper, dryRun: ptr(true),
 			wantScheduled: []int64{2, 3, 11, 1}, wantDryRun: true, wantMsg: "4 environments would be scheduled for deletion"},
-		{name: "limit keeps the oldest", who: ewDeveloper, limit: ewPtr(2),
+		{name: "limit keeps the oldest", who: ewDeveloper, limit: ptr(2),
 			wantScheduled: []int64{2, 3}, wantDryRun: true, wantMsg: "2 environments would be scheduled for deletion"},
-		{name: "limit of one", who: ewDeveloper, limit: ewPtr(1),
+		{name: "limit of one", who: ewDeveloper, limit: ptr(1),
 			wantScheduled: []int64{2}, wantDryRun: true, wantMsg: "1 environment would be scheduled for deletion"},
-		{name: "limit of a thousand is allowed", who: ewDeveloper, limit: ewPtr(1000),
+		{name: "limit of a thousand is allowed", who: ewDeveloper, limit: ptr(1000),
 			wantScheduled: []int64{2, 3, 11, 1}, wantDryRun: true, wantMsg: "4 environments would be scheduled for deletion"},
-		{name: "later before takes younger review apps", who: ewDeveloper, before: ewPtr(ewT0.Add(-ewDays(5))),
+		{name: "later before takes younger review apps", who: ewDeveloper, before: ptr(ewT0.Add(-ewDays(5))),
 			wantScheduled: []int64{2, 3, 11, 1, 4}, wantDryRun: true, wantMsg: "5 environments would be scheduled for deletion"},
-		{name: "before is exclusive", who: ewDeveloper, before: ewPtr(ewT0.Add(-ewDays(45))),
+		{name: "before is exclusive", who: ewDeveloper, before: ptr(ewT0.Add(-ewDays(45))),
 			wantScheduled: []int64{2, 3}, wantDryRun: true, wantMsg: "2 environments would be scheduled for deletion"},
-		{name: "no candidates schedules nothing", who: ewDeveloper, before: ewPtr(ewT0.Add(-ewDays(100))), dryRun: ewPtr(false),
+		{name: "no candidates schedules nothing", who: ewDeveloper, before: ptr(ewT0.Add(-ewDays(100))), dryRun: ptr(false),
 			wantMsg: ewMsgReviewNone},
-		{name: "real run schedules the candidates", who: ewDeveloper, dryRun: ewPtr(false),
+		{name: "real run schedules the candidates", who: ewDeveloper, dryRun: ptr(false),
 			wantScheduled: []int64{2, 3, 11, 1}, wantMsg: "4 environments scheduled for deletion"},
-		{name: "maintainer schedules the candidates", who: ewMaintainer, dryRun: ewPtr(false),
+		{name: "maintainer schedules the candidates", who: ewMaintainer, dryRun: ptr(false),
 			wantScheduled: []int64{2, 3, 11, 1}, wantMsg: "4 environments scheduled for deletion"},
-		{name: "admin schedules the candidates", who: ewRoot, dryRun: ewPtr(false), limit: ewPtr(1),
+		{name: "admin schedules the candidates", who: ewRoot, dryRun: ptr(false), limit: ptr(1),
 			wantScheduled: []int64{2}, wantMsg: "1 environment scheduled for deletion"},
-		{name: "protected candidate is unprocessable and nothing is scheduled", who: ewDeveloper, dryRun: ewPtr(false),
+		{name: "protected candidate is unprocessable and nothing is scheduled", who: ewDeveloper, dryRun: ptr(false),
 			envs:       append(slices.Clone(ewReviewEnvs), ewEnv{ID: 13, Name: "review/guarded", State: "stopped", Created: ewT0.Add(-ewDays(55))}),
 			wantUnproc: []int64{13}, wantMsg: ewMsgReviewDenied},
 		{name: "protected candidate is unprocessable in a dry run too", who: ewDeveloper,
 			envs:       append(slices.Clone(ewReviewEnvs), ewEnv{ID: 13, Name: "review/guarded", State: "stopped", Created: ewT0.Add(-ewDays(55))}),
 			wantUnproc: []int64{13}, wantDryRun: true, wantMsg: ewMsgReviewDenied},
-		{name: "protected candidate beyond the limit does not count", who: ewDeveloper, dryRun: ewPtr(false), limit: ewPtr(2),
+		{name: "protected candidate beyond the limit does not count", who: ewDeveloper, dryRun: ptr(false), limit: ptr(2),
 			envs:          append(slices.Clone(ewReviewEnvs), ewEnv{ID: 13, Name: "review/guarded", State: "stopped", Created: ewT0.Add(-ewDays(41))}),
 			wantScheduled: []int64{2, 3}, wantMsg: "2 environments scheduled for deletion"},
-		{name: "user named by the deploy rule schedules the protected review app", who: ewDeployer, dryRun: ewPtr(false),
+		{name: "user named by the deploy rule schedules the protected review app", who: ewDeployer, dryRun: ptr(false),
 			envs:          append(slices.Clone(ewReviewEnvs), ewEnv{ID: 13, Name: "review/guarded", State: "stopped", Created: ewT0.Add(-ewDays(55))}),
 			wantScheduled: []int64{13, 2, 3, 11, 1}, wantMsg: "5 environments scheduled for deletion"},
 	}
@@ -1125,12 +1094,12 @@ func ewOrEmpty(ids []int64) []int64 {
 func TestDeleteStoppedReviewAppsSchedulesOnce(t *testing.T) {
 	f := newEWFixture(t, ewReviewEnvs, ewReviewDeploys)
 	ctx := context.Background()
-	first, err := f.s.DeleteStoppedReviewApps(ctx, f.as(ewDeveloper), ewPrivate, nil, nil, ewPtr(false))
+	first, err := f.s.DeleteStoppedReviewApps(ctx, f.as(ewDeveloper), ewPrivate, nil, nil, ptr(false))
 	ewCheckErr(t, err, "", "")
 	if len(first.Scheduled) == 0 {
 		t.Fatalf("first run scheduled nothing, want the candidates")
 	}
-	second, err := f.s.DeleteStoppedReviewApps(ctx, f.as(ewDeveloper), ewPrivate, nil, nil, ewPtr(false))
+	second, err := f.s.DeleteStoppedReviewApps(ctx, f.as(ewDeveloper), ewPrivate, nil, nil, ptr(false))
 	ewCheckErr(t, err, "", "")
 	if len(second.Scheduled) != 0 || second.Message != ewMsgReviewNone {
 		t.Errorf("second run scheduled %v with %q, want nothing and %q", ewEnvIDs(second.Scheduled), second.Message, ewMsgReviewNone)
@@ -1148,21 +1117,21 @@ func TestDeleteStoppedReviewAppsRefusals(t *testing.T) {
 	}{
 		{name: "anonymous caller is unauthenticated", who: ewAnonymous, projectID: ewPrivate, wantCode: store.EUnauthenticated},
 		{name: "anonymous caller is unauthenticated before the limit is checked", who: ewAnonymous, projectID: ewPrivate,
-			limit: ewPtr(0), wantCode: store.EUnauthenticated},
+			limit: ptr(0), wantCode: store.EUnauthenticated},
 		{name: "non-member cannot see a private project", who: ewOutsider, projectID: ewPrivate, wantCode: store.ENotFound, wantMsg: ewMsgProjectNotFound},
 		{name: "missing project is not found", who: ewDeveloper, projectID: 99, wantCode: store.ENotFound, wantMsg: ewMsgProjectNotFound},
 		{name: "non-member of a public project is forbidden", who: ewOutsider, projectID: ewPublic, wantCode: store.EForbidden},
 		{name: "guest is forbidden", who: ewGuest, projectID: ewPrivate, wantCode: store.EForbidden},
 		{name: "reporter is forbidden", who: ewReporter, projectID: ewPrivate, wantCode: store.EForbidden},
-		{name: "limit of zero is invalid", who: ewDeveloper, projectID: ewPrivate, limit: ewPtr(0), wantCode: store.EInvalid, wantMsg: ewMsgReviewLimit},
-		{name: "negative limit is invalid", who: ewDeveloper, projectID: ewPrivate, limit: ewPtr(-1), wantCode: store.EInvalid, wantMsg: ewMsgReviewLimit},
-		{name: "limit above a thousand is invalid", who: ewDeveloper, projectID: ewPrivate, limit: ewPtr(1001), wantCode: store.EInvalid, wantMsg: ewMsgReviewLimit},
+		{name: "limit of zero is invalid", who: ewDeveloper, projectID: ewPrivate, limit: ptr(0), wantCode: store.EInvalid, wantMsg: ewMsgReviewLimit},
+		{name: "negative limit is invalid", who: ewDeveloper, projectID: ewPrivate, limit: ptr(-1), wantCode: store.EInvalid, wantMsg: ewMsgReviewLimit},
+		{name: "limit above a thousand is invalid", who: ewDeveloper, projectID: ewPrivate, limit: ptr(1001), wantCode: store.EInvalid, wantMsg: ewMsgReviewLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newEWFixture(t, ewReviewEnvs, ewReviewDeploys)
 			before := f.snapshot(t)
-			_, err := f.s.DeleteStoppedReviewApps(context.Background(), f.as(tt.who), tt.projectID, nil, tt.limit, ewPtr(false))
+			_, err := f.s.DeleteStoppedReviewApps(context.Background(), f.as(tt.who), tt.projectID, nil, tt.limit, ptr(false))
 			ewCheckErr(t, err, tt.wantCode, tt.wantMsg)
 			f.checkUnchanged(t, before)
 		})
@@ -1172,13 +1141,13 @@ func TestDeleteStoppedReviewAppsRefusals(t *testing.T) {
 // ewSweepEnvs are the sweep fixture, relative to ewT0.
 var (
 	ewSweepEnvs = []ewEnv{
-		{ID: 1, Name: "auto-past", AutoStop: ewPtr(ewT0.Add(-time.Minute))},
-		{ID: 2, Name: "auto-now", AutoStop: ewPtr(ewT0)},
-		{ID: 3, Name: "auto-future", AutoStop: ewPtr(ewT0.Add(time.Minute))},
-		{ID: 4, Name: "stopping-auto", State: "stopping", AutoStop: ewPtr(ewT0.Add(-time.Minute))},
-		{ID: 5, Name: "review/due", State: "stopped", AutoDelete: ewPtr(ewT0.Add(-time.Minute))},
-		{ID: 6, Name: "review/later", State: "stopped", AutoDelete: ewPtr(ewT0.Add(time.Hour))},
-		{ID: 7, Name: "review/restarted", AutoDelete: ewPtr(ewT0.Add(-time.Minute))},
+		{ID: 1, Name: "auto-past", AutoStop: ptr(ewT0.Add(-time.Minute))},
+		{ID: 2, Name: "auto-now", AutoStop: ptr(ewT0)},
+		{ID: 3, Name: "auto-future", AutoStop: ptr(ewT0.Add(time.Minute))},
+		{ID: 4, Name: "stopping-auto", State: "stopping", AutoStop: ptr(ewT0.Add(-time.Minute))},
+		{ID: 5, Name: "review/due", State: "stopped", AutoDelete: ptr(ewT0.Add(-time.Minute))},
+		{ID: 6, Name: "review/later", State: "stopped", AutoDelete: ptr(ewT0.Add(time.Hour))},
+		{ID: 7, Name: "review/restarted", AutoDelete: ptr(ewT0.Add(-time.Minute))},
 		{ID: 8, Name: "keep"},
 	}
 	ewSweepDeploys = []ewDeploy{
@@ -1220,7 +1189,7 @@ func TestSweepEnvironments(t *testing.T) {
 			t.Errorf("deployment %d of the deleted environment = %+v, want none", id, d)
 		}
 	}
-	if got := ewMust(f.s.Approvals(ctx, []int64{51}))[0]; len(got) != 0 {
+	if got := must(f.s.Approvals(ctx, []int64{51}))[0]; len(got) != 0 {
 		t.Errorf("approvals of deployment 51 = %+v, want none", got)
 	}
 	if got, want := f.listDeploymentIDs(t, store.DeploymentQuery{ProjectID: ewPrivate}), []int64{81}; !slices.Equal(got, want) {
@@ -1262,7 +1231,7 @@ func TestSweepEnvironments(t *testing.T) {
 func TestSweepDeletesScheduledReviewAppsAfterAWeek(t *testing.T) {
 	f := newEWFixture(t, ewReviewEnvs, ewReviewDeploys)
 	ctx := context.Background()
-	res, err := f.s.DeleteStoppedReviewApps(ctx, f.as(ewDeveloper), ewPrivate, nil, nil, ewPtr(false))
+	res, err := f.s.DeleteStoppedReviewApps(ctx, f.as(ewDeveloper), ewPrivate, nil, nil, ptr(false))
 	ewCheckErr(t, err, "", "")
 	scheduled := ewEnvIDs(res.Scheduled)
 

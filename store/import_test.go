@@ -19,23 +19,10 @@ import (
 
 const goodDocument = "testdata/import/good.json"
 
-// mustOpenStore opens an empty store in a temporary directory; the store's
-// file is checked for consistency when the test ends.
+// mustOpenStore opens an empty store on the real clock.
 func mustOpenStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return s
+	return openStore(t, nil)
 }
 
 func mustImportFile(t *testing.T, s *store.Store, path string) store.ImportStats {
@@ -54,24 +41,6 @@ func mustImport(t *testing.T, s *store.Store, doc string) store.ImportStats {
 		t.Fatalf("import: %v", err)
 	}
 	return st
-}
-
-// must unwraps a read; a failing read is a broken store, not a failed
-// expectation, so it panics (which fails the test).
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-func mustNoErrs(t *testing.T, errs []error) {
-	t.Helper()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func deploymentByIID(s *store.Store, projectID, iid int64) *store.Deployment {

@@ -215,9 +215,9 @@ func TestMergeMergeRequest(t *testing.T) {
 		{"ErrOtherProjectHidden", 20, nil, store.ENotFound, "Merge request not found"},
 		{"ErrAlreadyMerged", 9, nil, store.EFailedPrecondition, "Only open merge requests can be merged"},
 		{"ErrDraft", 8, nil, store.EFailedPrecondition, "Draft merge requests can't be merged"},
-		{"ErrShortSHA", 7, valuePtr("99d03678"), store.EInvalid, "Merge commit sha must be a full commit SHA (40 or 64 hexadecimal characters)"},
-		{"ErrBlankSHA", 7, valuePtr(""), store.EInvalid, "Merge commit sha must be a full commit SHA (40 or 64 hexadecimal characters)"},
-		{"ErrNonHexSHA", 7, valuePtr(strings.Repeat("z", 40)), store.EInvalid, "Merge commit sha must be a full commit SHA (40 or 64 hexadecimal characters)"},
+		{"ErrShortSHA", 7, ptr("99d03678"), store.EInvalid, "Merge commit sha must be a full commit SHA (40 or 64 hexadecimal characters)"},
+		{"ErrBlankSHA", 7, ptr(""), store.EInvalid, "Merge commit sha must be a full commit SHA (40 or 64 hexadecimal characters)"},
+		{"ErrNonHexSHA", 7, ptr(strings.Repeat("z", 40)), store.EInvalid, "Merge commit sha must be a full commit SHA (40 or 64 hexadecimal characters)"},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {

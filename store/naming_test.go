@@ -310,8 +310,6 @@ func TestValidateRef(t *testing.T) {
 	}
 }
 
-func ptr(s string) *string { return &s }
-
 func show(s *string) string {
 	if s == nil {
 		return "nil"
