@@ -49,24 +49,17 @@ func CanTransition(from, to DeploymentStatus) bool {
 // deployment (same ref, tag, sha and status as the environment's newest)
 // returns that deployment instead of recording another.
 func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment) (*Deployment, error) {
-	if !slices.Contains(creatableStatuses, in.Status) {
-		return nil, invalid("Status must be one of created, running, success, failed or canceled")
-	}
-	sha, err := ValidateSHA(in.SHA)
-	if err != nil {
-		return nil, err
-	}
-	if err := ValidateRef(in.Ref); err != nil {
-		return nil, err
-	}
 	var d *Deployment
-	err = s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		now := s.Now()
+		// Access first: a caller who may not see the project learns nothing
+		// about it from how their input is judged.
 		_, acc, err := authorize(tx, v, in.ProjectID, Developer)
 		if err != nil {
 			return err
 		}
-		if err := ValidateEnvironmentName(in.Environment); err != nil {
+		sha, err := checkNewDeployment(in)
+		if err != nil {
 			return err
 		}
 		pe, err := requireDeployAccess(tx, v, acc, in.ProjectID, in.Environment)
@@ -108,6 +101,22 @@ func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkNewDeployment validates createDeployment's input and returns the sha
+// as stored (lower case).
+func checkNewDeployment(in NewDeployment) (string, error) {
+	if !slices.Contains(creatableStatuses, in.Status) {
+		return "", invalid("Status must be one of created, running, success, failed or canceled")
+	}
+	sha, err := ValidateSHA(in.SHA)
+	if err != nil {
+		return "", err
+	}
+	if err := ValidateRef(in.Ref); err != nil {
+		return "", err
+	}
+	return sha, ValidateEnvironmentName(in.Environment)
 }
 
 // newestDeployment is the environment's deployment with the highest id.
@@ -191,9 +200,6 @@ func linkShippedMergeRequests(tx *bolt.Tx, d, previous *Deployment) error {
 // UpdateDeploymentStatus moves a deployment through the status machine as
 // v. Deployments that came from CI jobs are changed by their jobs only.
 func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deploymentID int64, status DeploymentStatus) (*Deployment, error) {
-	if !slices.Contains(updatableStatuses, status) {
-		return nil, invalid("Status must be one of running, success, failed or canceled")
-	}
 	var d *Deployment
 	err := s.batch(func(tx *bolt.Tx) error {
 		now := s.Now()
@@ -202,6 +208,9 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deployment
 		var err error
 		if d, env, pe, err = deploymentForWrite(tx, v, deploymentID, Developer); err != nil {
 			return err
+		}
+		if !slices.Contains(updatableStatuses, status) {
+			return invalid("Status must be one of running, success, failed or canceled")
 		}
 		if d.DeployableID != 0 {
 			return Errorf(EForbidden, "Deployments created by CI jobs cannot be updated through the API")
