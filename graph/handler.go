@@ -12,7 +12,9 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/deploygraph/deploygraph/store"
 )
@@ -86,8 +88,16 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
-			if r.URL.Query().Get("query") == "" {
+			query := r.URL.Query().Get("query")
+			if query == "" {
 				writeError(w, http.StatusBadRequest, CodeBadRequest, "A GET request needs a query parameter")
+				return
+			}
+			if mutates(query, r.URL.Query().Get("operationName")) {
+				// A GET must not change anything: a link or an image tag
+				// could send one.
+				w.Header().Set("Allow", "POST")
+				writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Mutations must be sent with POST")
 				return
 			}
 		case http.MethodPost:
@@ -125,6 +135,22 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// mutates reports whether the operation a GET request would run is a
+// mutation; a document that does not parse is left to the executor's own
+// error.
+func mutates(query, operationName string) bool {
+	doc, err := parser.ParseQuery(&ast.Source{Input: query})
+	if err != nil {
+		return false
+	}
+	for _, op := range doc.Operations {
+		if (operationName == "" || op.Name == operationName) && op.Operation != ast.Query {
+			return true
+		}
+	}
+	return false
 }
 
 // writeError answers a request that never reached execution.
