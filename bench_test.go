@@ -1,0 +1,748 @@
+package main
+
+// Load benchmarks (issue 5, SPEC 8 "Performance"): three read queries
+// through the real HTTP handler over loopback with parallel clients, each
+// next to a bare net/http handler that answers the same bytes (the limit
+// that HTTP on loopback and the load client allow on this machine), and
+// createDeployment at 1 and 32 clients with fsync on.
+//
+// The load client lives in this process: the figures include its CPU (a
+// few per cent of a profile), and the memory figures include its memory.
+// Memory is reported twice: peak-RSS-MiB is VmHWM since the server
+// started (reset after the store file is copied), and peak-anon-MiB the
+// highest anonymous resident memory (Go heap, stacks, runtime) sampled
+// during the run. They differ by the store's file pages that bbolt maps:
+// clean page cache, but counted in RSS, and the whole file once bbolt has
+// rebuilt its freelist on open.
+//
+// Knobs (environment variables):
+//
+//	DEPLOYGRAPH_BENCH_N         deployments in the data set (default 10000)
+//	DEPLOYGRAPH_BENCH_REQUESTS  requests per measured run; unset: b.N
+//	DEPLOYGRAPH_BENCH_WRITES    createDeployment requests per run; unset:
+//	                            DEPLOYGRAPH_BENCH_REQUESTS, else b.N
+//	DEPLOYGRAPH_BENCH_CLIENTS   parallel clients for the queries (default 32)
+//
+// Without the request counts, b.N is the number of requests and ns/op the
+// wall time per request at that concurrency (1 / throughput). A fixed count
+// is steadier for percentiles; use it with -benchtime 1x:
+//
+//	# 10,000 deployments (generated once, then cached in $TMPDIR):
+//	DEPLOYGRAPH_BENCH_REQUESTS=20000 go test -run '^$' -bench BenchmarkQuery -benchtime 1x -timeout 30m .
+//	# 1,000,000 deployments (generation takes minutes the first time):
+//	DEPLOYGRAPH_BENCH_N=1000000 DEPLOYGRAPH_BENCH_REQUESTS=20000 go test -run '^$' -bench BenchmarkQuery -benchtime 1x -timeout 60m .
+//	# writes, fsync on:
+//	DEPLOYGRAPH_BENCH_WRITES=2000 go test -run '^$' -bench BenchmarkCreateDeployment -benchtime 1x .
+//	# CI: a tiny size, once, so that the benchmarks keep compiling and working:
+//	DEPLOYGRAPH_BENCH_N=600 DEPLOYGRAPH_BENCH_REQUESTS=200 go test -run '^$' -bench . -benchtime 1x .
+//
+// A CPU profile of one query: add -bench 'BenchmarkQuery/q2$' -cpuprofile q2.prof.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// benchEnvInt reads a positive integer knob; def when unset.
+func benchEnvInt(tb testing.TB, name string, def int) int {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// ---- the queries ----
+
+// benchQuery is one of the issue's three read queries, with the checks its
+// answer must pass.
+type benchQuery struct {
+	name  string
+	query string
+	vars  map[string]any
+	check func(data map[string]any) error
+}
+
+// q1: one project's environments, each with its last deployment.
+const benchQ1 = `query Q1($project: ID!) { project(id: $project) { environments(first: 20) { count nodes {
+  name lastDeployment { status ref sha createdAt user { username name } deployable { name status duration } }
+} } } }`
+
+// q2: the newest 50 of one project's deployments with their nested objects.
+const benchQ2 = `query Q2($project: ID!) { project(id: $project) { deployments(first: 50, orderBy: ID, sort: DESC) {
+  count pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  nodes {
+    id iid status ref createdAt
+    environment { name tier } user { username }
+    deployable { name stage status pipeline { id status } }
+    approvals { status user { username } }
+    mergeRequests(first: 5) { nodes { iid title } }
+  }
+} } }`
+
+// q3: one deployment by iid with everything nested.
+const benchQ3 = `query Q3($project: ID!, $iid: Int!) { project(id: $project) { deployment(iid: $iid) {
+  id iid ref sha tag status createdAt updatedAt finishedAt isLastDeployment
+  user { id username name state }
+  environment { id name slug state tier folder externalUrl createdAt updatedAt protected
+    protection { name deployAccessLevels { accessLevel description } approvalRules { accessLevel accessLevelDescription requiredApprovals } } }
+  project { id fullPath name visibility allowSelfApproval currentUserAccessLevel }
+  deployable { id name stage status ref tag createdAt startedAt finishedAt duration coverage webUrl
+    user { username } commit { sha shortId title message authorName authorEmail committedDate parentIds }
+    pipeline { id sha ref status createdAt updatedAt } artifacts { fileType size filename } }
+  commit { sha shortId title }
+  approvals { status comment createdAt representedAs user { username name } }
+  pendingApprovalCount
+  approvalSummary { status rules { accessLevel accessLevelDescription requiredApprovals approvedCount pendingApprovalCount status canApprove
+    deploymentApprovals { status user { username } } } }
+  mergeRequests(first: 5) { count nodes { id iid title state sourceBranch targetBranch mergedAt labels author { username } } }
+  userPermissions { updateDeployment destroyDeployment approveDeployment }
+} } }`
+
+// benchQueries are q1–q3 against project bench/p0 of the data set of n
+// deployments.
+func benchQueries(n int) []benchQuery {
+	project := benchProjectPath(0)
+	approved := benchApprovedIID(n)
+	return []benchQuery{{
+		name: "q1", query: benchQ1, vars: map[string]any{"project": project},
+		check: func(data map[string]any) error {
+			envs := list(data, "project.environments.nodes")
+			if len(envs) != benchEnvCount {
+				return fmt.Errorf("%d environments, want %d", len(envs), benchEnvCount)
+			}
+			with := 0
+			for _, e := range envs {
+				if get(e, "lastDeployment.status") == "SUCCESS" {
+					with++
+				}
+			}
+			if with == 0 {
+				return errors.New("no environment has a last deployment")
+			}
+			return nil
+		},
+	}, {
+		name: "q2", query: benchQ2, vars: map[string]any{"project": project},
+		check: func(data map[string]any) error {
+			nodes := list(data, "project.deployments.nodes")
+			count, _ := get(data, "project.deployments.count").(float64)
+			if want := min(50, benchPerProject(n, 0)); len(nodes) != want || int(count) != benchPerProject(n, 0) {
+				return fmt.Errorf("%d deployments of %v, want %d of %d", len(nodes), count, want, benchPerProject(n, 0))
+			}
+			if get(nodes[0], "iid") != float64(benchPerProject(n, 0)) {
+				return fmt.Errorf("first deployment is iid %v, want the newest", get(nodes[0], "iid"))
+			}
+			return nil
+		},
+	}, {
+		name: "q3", query: benchQ3, vars: map[string]any{"project": project, "iid": approved},
+		check: func(data map[string]any) error {
+			d := get(data, "project.deployment")
+			if d == nil || get(d, "iid") != float64(approved) {
+				return fmt.Errorf("deployment iid %d not returned", approved)
+			}
+			if got := len(list(d, "approvals")); got != 2 {
+				return fmt.Errorf("%d approvals, want 2", got)
+			}
+			if got := len(list(d, "mergeRequests.nodes")); got != 2 {
+				return fmt.Errorf("%d merge requests, want 2", got)
+			}
+			if get(d, "deployable.pipeline.id") == nil || get(d, "deployable.commit.title") == nil {
+				return errors.New("deployable without pipeline or commit")
+			}
+			if got := get(d, "approvalSummary.status"); got != "APPROVED" {
+				return fmt.Errorf("approval summary %v, want APPROVED", got)
+			}
+			return nil
+		},
+	}}
+}
+
+func (q benchQuery) body() []byte {
+	b, err := json.Marshal(map[string]any{"query": q.query, "variables": q.vars})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// ---- the servers ----
+
+// benchServer is the real server (newApp's handler) on 127.0.0.1.
+type benchServer struct {
+	url   string
+	store *store.Store
+}
+
+// startBenchServer serves a copy of the store file src, opened as the
+// server opens it (fsync on). A copy because bbolt locks its file and the
+// cached data set must stay as generated.
+func startBenchServer(tb testing.TB, src string, opts store.Options) *benchServer {
+	tb.Helper()
+	db := filepath.Join(tb.TempDir(), "deploygraph.db")
+	if err := copyFile(db, src); err != nil {
+		tb.Fatal(err)
+	}
+	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true}, opts)
+	if err != nil {
+		tb.Fatalf("start server: %v", err)
+	}
+	srv := httptest.NewServer(a.handler)
+	tb.Cleanup(func() {
+		srv.Close()
+		a.store.Close()
+	})
+	return &benchServer{url: srv.URL + "/graphql", store: a.store}
+}
+
+// benchAnswer is one response, captured to be served again by the bare
+// handler.
+type benchAnswer struct {
+	body          []byte
+	contentType   string
+	contentLength int64
+}
+
+// capture asks the real server q once, checks the answer and returns it.
+func capture(tb testing.TB, c *http.Client, url string, q benchQuery) benchAnswer {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(q.body()))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+	resp, err := c.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var decoded struct {
+		Data   map[string]any    `json:"data"`
+		Errors []json.RawMessage `json:"errors"`
+	}
+	// A cached data set older than a change to the store's format fails
+	// here: bump benchDataVersion (benchdata_test.go).
+	if err := json.Unmarshal(raw, &decoded); err != nil || resp.StatusCode != http.StatusOK || len(decoded.Errors) > 0 {
+		tb.Fatalf("%s failed (%d): %.2000s\n(a stale cached data set? bump benchDataVersion)", q.name, resp.StatusCode, raw)
+	}
+	if err := q.check(decoded.Data); err != nil {
+		tb.Fatalf("%s: %v\n%.2000s\n(a stale cached data set? bump benchDataVersion)", q.name, err, raw)
+	}
+	return benchAnswer{body: raw, contentType: resp.Header.Get("Content-Type"), contentLength: resp.ContentLength}
+}
+
+// startBareServer answers every request with the captured bytes: the
+// reference limit for the same request and response sizes over loopback.
+// It reads the request body as the real handler does.
+func startBareServer(tb testing.TB, ans benchAnswer) string {
+	tb.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", ans.contentType)
+		if ans.contentLength >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(ans.contentLength, 10))
+		}
+		w.Write(ans.body)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv.URL + "/graphql"
+}
+
+// ---- the load client ----
+
+// newBenchClient keeps a connection per client alive (the default
+// transport keeps only two idle connections per host, so 32 clients would
+// keep dialing).
+func newBenchClient(tb testing.TB, clients int) *http.Client {
+	t := &http.Transport{
+		MaxIdleConns:        2*clients + 8,
+		MaxIdleConnsPerHost: 2*clients + 8,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	tb.Cleanup(t.CloseIdleConnections)
+	return &http.Client{Transport: t, Timeout: time.Minute}
+}
+
+// loadSpec is a load run: total requests posted from clients goroutines,
+// each taking the next request number until none is left.
+type loadSpec struct {
+	client  *http.Client
+	url     string
+	token   string
+	clients int
+	total   int
+	body    func(i int) []byte
+	// check validates response i; the body buffer is reused afterwards.
+	check func(i, status int, body []byte) error
+}
+
+// loadResult holds a run's wall time and every request's latency.
+type loadResult struct {
+	total   int
+	clients int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+}
+
+func (r loadResult) rps() float64 { return float64(r.total) / r.elapsed.Seconds() }
+
+// pct is the p-th percentile latency (nearest rank).
+func (r loadResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.5) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r loadResult) String() string {
+	return fmt.Sprintf("%d requests, %d clients, %.2fs: %.0f/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
+		r.total, r.clients, r.elapsed.Seconds(), r.rps(), ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.lat[len(r.lat)-1]))
+}
+
+// runLoad runs spec and returns the first failure, if any.
+func runLoad(spec loadSpec) (loadResult, error) {
+	lat := make([]time.Duration, spec.total)
+	var (
+		next     atomic.Int64
+		failed   atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		failed.Store(true)
+	}
+	start := time.Now()
+	for range spec.clients {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= spec.total {
+					return
+				}
+				body := spec.body(i)
+				t0 := time.Now()
+				status, err := benchPost(spec.client, spec.url, spec.token, body, &buf)
+				lat[i] = time.Since(t0)
+				if err == nil {
+					err = spec.check(i, status, buf.Bytes())
+				}
+				if err != nil {
+					fail(fmt.Errorf("request %d: %w", i, err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res := loadResult{total: spec.total, clients: spec.clients, elapsed: time.Since(start), lat: lat}
+	slices.Sort(res.lat)
+	return res, firstErr
+}
+
+func benchPost(c *http.Client, url, token string, body []byte, buf *bytes.Buffer) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	buf.Reset()
+	_, err = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, err
+}
+
+// sameAnswer checks that a response is exactly the captured one: a read
+// query's answer does not change, so any difference is an error.
+func sameAnswer(want []byte) func(i, status int, body []byte) error {
+	return func(_, status int, body []byte) error {
+		if status != http.StatusOK || !bytes.Equal(body, want) {
+			return fmt.Errorf("status %d, answer differs from the captured one: %.500s", status, body)
+		}
+		return nil
+	}
+}
+
+// queryLoad is spec for total requests of one fixed body.
+func queryLoad(c *http.Client, url string, clients, total int, body, want []byte) loadSpec {
+	return loadSpec{
+		client: c, url: url, token: benchAdminToken, clients: clients, total: total,
+		body: func(int) []byte { return body }, check: sameAnswer(want),
+	}
+}
+
+// ---- memory ----
+
+// procStatusKB reads a "Name:   123 kB" line of /proc/self/status.
+func procStatusKB(field string) (int64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		return kb, err == nil
+	}
+	return 0, false
+}
+
+// resetPeakRSS restarts VmHWM (Linux ≥ 4.0), so that the peak reported
+// after the query runs is theirs, not the data generation's.
+func resetPeakRSS() error { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// sampleAnonRSS samples the process's anonymous resident memory (RssAnon:
+// the Go heap, stacks and runtime, without the store's file pages) every
+// 20 ms until the returned function is called, which returns the peak in
+// kB. VmHWM alone cannot tell the two apart, and bbolt's mmap of a large
+// store dominates it.
+func sampleAnonRSS() (stop func() int64) {
+	var peak atomic.Int64
+	sample := func() {
+		if kb, ok := procStatusKB("RssAnon"); ok && kb > peak.Load() {
+			peak.Store(kb)
+		}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			sample()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-finished
+		sample()
+		return peak.Load()
+	}
+}
+
+// memoryLine summarises the process's resident memory: the peak and the
+// current split into anonymous memory (the Go heap and stacks) and file
+// pages (the store's mmap).
+func memoryLine() string {
+	var parts []string
+	for _, f := range []string{"VmHWM", "VmRSS", "RssAnon", "RssFile"} {
+		if kb, ok := procStatusKB(f); ok {
+			parts = append(parts, fmt.Sprintf("%s %.0f MiB", f, float64(kb)/1024))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ---- the benchmarks ----
+
+// BenchmarkQuery runs q1, q2 and q3 against the data set of
+// DEPLOYGRAPH_BENCH_N deployments through the real handler (q1, q2, q3)
+// and the same answers from a bare handler (q1-bare, …). One server
+// serves every sub-benchmark; the parent body runs once.
+func BenchmarkQuery(b *testing.B) {
+	n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_N", 10000)
+	clients := benchEnvInt(b, "DEPLOYGRAPH_BENCH_CLIENTS", 32)
+	srv := startBenchServer(b, benchStore(b, n), store.Options{})
+	client := newBenchClient(b, clients)
+	if err := resetPeakRSS(); err != nil {
+		b.Logf("cannot reset the peak RSS (%v): it includes the data generation", err)
+	}
+	for _, q := range benchQueries(n) {
+		ans := capture(b, client, srv.url, q)
+		bare := startBareServer(b, ans)
+		body := q.body()
+		// Warm up: connections, the page cache and the Go heap.
+		for _, url := range []string{srv.url, bare} {
+			if _, err := runLoad(queryLoad(client, url, clients, 4*clients, body, ans.body)); err != nil {
+				b.Fatalf("%s warm-up: %v", q.name, err)
+			}
+		}
+		for _, target := range []struct{ name, url string }{{q.name, srv.url}, {q.name + "-bare", bare}} {
+			b.Run(target.name, func(b *testing.B) {
+				total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N)
+				anon := sampleAnonRSS()
+				b.ResetTimer()
+				res, err := runLoad(queryLoad(client, target.url, clients, total, body, ans.body))
+				b.StopTimer()
+				peakAnon := anon()
+				if err != nil {
+					b.Fatalf("%s: %v", target.name, err)
+				}
+				reportLoad(b, res, "req/s")
+				if kb, ok := procStatusKB("VmHWM"); ok {
+					b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
+				}
+				b.ReportMetric(float64(peakAnon)/1024, "peak-anon-MiB")
+				b.Logf("N=%d %s (%d response bytes): %s", n, target.name, len(ans.body), res)
+				b.Logf("N=%d %s memory: peak anonymous %.0f MiB during the run; %s", n, target.name, float64(peakAnon)/1024, memoryLine())
+			})
+		}
+	}
+}
+
+// reportLoad reports throughput and latency percentiles; ns/op becomes
+// the wall time per request, whatever b.N was.
+func reportLoad(b *testing.B, res loadResult, unit string) {
+	b.ReportMetric(float64(res.elapsed.Nanoseconds())/float64(res.total), "ns/op")
+	b.ReportMetric(res.rps(), unit)
+	b.ReportMetric(ms(res.pct(50)), "p50-ms")
+	b.ReportMetric(ms(res.pct(99)), "p99-ms")
+}
+
+// benchWriteProject is the one project the write benchmark records
+// deployments in; benchWriter (user 1) is a DEVELOPER in it.
+const benchWriteProject = "bench/writes"
+
+// startWriteServer serves a fresh store with one project and returns the
+// server and a DEVELOPER's token.
+func startWriteServer(tb testing.TB, opts store.Options) (*benchServer, string) {
+	tb.Helper()
+	doc := map[string]any{
+		"users": []map[string]any{{"id": 1, "username": "deployer", "name": "Deployer", "state": "active"}},
+		"projects": []map[string]any{{
+			"id": 1, "name": "writes", "path": "writes", "path_with_namespace": benchWriteProject, "visibility": "private",
+			"members": []map[string]any{{"user_id": 1, "access_level": 30}},
+		}},
+	}
+	dir := tb.TempDir()
+	raw, _ := json.Marshal(doc)
+	c := config{db: filepath.Join(dir, "deploygraph.db"), importFile: filepath.Join(dir, "import.json"), adminToken: benchAdminToken}
+	if err := os.WriteFile(c.importFile, raw, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	a, err := newApp(context.Background(), c, opts)
+	if err != nil {
+		tb.Fatalf("start server: %v", err)
+	}
+	srv := httptest.NewServer(a.handler)
+	tb.Cleanup(func() {
+		srv.Close()
+		a.store.Close()
+	})
+	token, _, err := a.store.CreateAccessToken(context.Background(), store.System, 1, "bench", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &benchServer{url: srv.URL + "/graphql", store: a.store}, token
+}
+
+const benchCreateMutation = `mutation Create($input: CreateDeploymentInput!) { createDeployment(input: $input) { deployment { id iid status } } }`
+
+// runWrites posts total createDeployment mutations from clients
+// goroutines (each with its own sha, so that none is a retry of another)
+// and then checks that the project's iids are exactly 1..total, both in
+// the answers and in the store.
+func runWrites(tb testing.TB, srv *benchServer, token string, clients, total int, measure func(run func() (loadResult, error)) (loadResult, error)) loadResult {
+	tb.Helper()
+	bodies := make([][]byte, total)
+	for i := range bodies {
+		h := sha1.Sum([]byte(fmt.Sprintf("write-%d", i)))
+		bodies[i], _ = json.Marshal(map[string]any{"query": benchCreateMutation, "variables": map[string]any{"input": map[string]any{
+			"projectId": benchWriteProject, "environment": "production", "sha": hex.EncodeToString(h[:]),
+			"ref": "main", "tag": false, "status": "SUCCESS",
+		}}})
+	}
+	iids := make([]int64, total)
+	client := newBenchClient(tb, clients)
+	res, err := measure(func() (loadResult, error) {
+		return runLoad(loadSpec{
+			client: client, url: srv.url, token: token, clients: clients, total: total,
+			body: func(i int) []byte { return bodies[i] },
+			check: func(i, status int, body []byte) error {
+				var r struct {
+					Data struct {
+						CreateDeployment struct {
+							Deployment struct{ IID int64 } `json:"deployment"`
+						} `json:"createDeployment"`
+					} `json:"data"`
+					Errors []json.RawMessage `json:"errors"`
+				}
+				if err := json.Unmarshal(body, &r); err != nil || status != http.StatusOK || len(r.Errors) > 0 {
+					return fmt.Errorf("createDeployment failed (%d): %.500s", status, body)
+				}
+				iids[i] = r.Data.CreateDeployment.Deployment.IID
+				return nil
+			},
+		})
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slices.Sort(iids)
+	for i, iid := range iids {
+		if iid != int64(i+1) {
+			tb.Fatalf("answered iids are not 1..%d: position %d holds %d", total, i, iid)
+		}
+	}
+	stored := storedIIDs(tb, client, srv.url)
+	if len(stored) != total {
+		tb.Fatalf("the project holds %d deployments after %d creates", len(stored), total)
+	}
+	for i, iid := range stored {
+		if iid != int64(i+1) {
+			tb.Fatalf("stored iids are not 1..%d: position %d holds %d", total, i, iid)
+		}
+	}
+	return res
+}
+
+// storedIIDs lists the write project's iids in order, page by page.
+func storedIIDs(tb testing.TB, c *http.Client, url string) []int64 {
+	tb.Helper()
+	const q = `query($after: String) { project(id: "bench/writes") { deployments(orderBy: IID, first: 100, after: $after) {
+  nodes { iid } pageInfo { hasNextPage endCursor } } } }`
+	var out []int64
+	var after any
+	for {
+		body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"after": after}})
+		var buf bytes.Buffer
+		status, err := benchPost(c, url, benchAdminToken, body, &buf)
+		var r struct {
+			Data struct {
+				Project struct {
+					Deployments struct {
+						Nodes    []struct{ IID int64 }
+						PageInfo struct {
+							HasNextPage bool
+							EndCursor   string
+						}
+					}
+				}
+			}
+			Errors []json.RawMessage
+		}
+		if err == nil {
+			err = json.Unmarshal(buf.Bytes(), &r)
+		}
+		if err != nil || status != http.StatusOK || len(r.Errors) > 0 {
+			tb.Fatalf("list deployments (%d, %v): %.500s", status, err, buf.Bytes())
+		}
+		for _, n := range r.Data.Project.Deployments.Nodes {
+			out = append(out, n.IID)
+		}
+		if !r.Data.Project.Deployments.PageInfo.HasNextPage {
+			return out
+		}
+		after = r.Data.Project.Deployments.PageInfo.EndCursor
+	}
+}
+
+// BenchmarkCreateDeployment records deployments over HTTP with fsync on
+// (the server's own store options) from 1 and 32 clients, into a fresh
+// store per run, and fails unless the iids come out gap-free.
+func BenchmarkCreateDeployment(b *testing.B) {
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
+			total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITES", benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N))
+			b.StopTimer()
+			srv, token := startWriteServer(b, store.Options{})
+			res := runWrites(b, srv, token, clients, total, func(run func() (loadResult, error)) (loadResult, error) {
+				b.StartTimer()
+				defer b.StopTimer()
+				return run()
+			})
+			reportLoad(b, res, "writes/s")
+			b.Logf("createDeployment, fsync on: %s", res)
+		})
+	}
+}
+
+// TestBenchHarnessTiny runs the benchmarks' machinery once at a tiny size,
+// so that `go test ./...` keeps it working: a fresh data set of 600
+// deployments (never the cache, which may predate a change), each query
+// through the real and the bare handler, and a few concurrent writes.
+func TestBenchHarnessTiny(t *testing.T) {
+	const n = 600 // 60 deployments per project: q2 gets a full page of 50
+	var doc1, doc2 bytes.Buffer
+	if err := writeBenchDoc(&doc1, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeBenchDoc(&doc2, n); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(doc1.Bytes(), doc2.Bytes()) {
+		t.Fatal("the generator is not deterministic")
+	}
+	db := filepath.Join(t.TempDir(), "bench.db")
+	g := generateBenchStore(t, db, n)
+	want := store.ImportStats{
+		Users: benchUserCount, Projects: benchProjectCount, Members: benchProjectCount * benchUserCount,
+		ProtectedEnvironments: benchProjectCount, Environments: benchProjectCount * benchEnvCount,
+		Deployments: n, Jobs: n, Pipelines: n, Commits: n / benchEnvCount,
+		Approvals: n / 10, MergeRequests: 2 * n / 5, Links: 2 * n / 5,
+	}
+	if g.Records != want {
+		t.Errorf("imported %s\nwant     %s", g.Records, want)
+	}
+
+	srv := startBenchServer(t, db, store.Options{NoSync: true})
+	const clients, total = 8, 32
+	client := newBenchClient(t, clients)
+	for _, q := range benchQueries(n) {
+		ans := capture(t, client, srv.url, q)
+		bare := startBareServer(t, ans)
+		for _, url := range []string{srv.url, bare} {
+			res, err := runLoad(queryLoad(client, url, clients, total, q.body(), ans.body))
+			if err != nil {
+				t.Fatalf("%s at %s: %v", q.name, url, err)
+			}
+			if len(res.lat) != total || res.pct(50) <= 0 || res.pct(99) < res.pct(50) {
+				t.Errorf("%s: implausible result %s", q.name, res)
+			}
+		}
+	}
+
+	wsrv, token := startWriteServer(t, store.Options{NoSync: true})
+	runWrites(t, wsrv, token, clients, 50, func(run func() (loadResult, error)) (loadResult, error) { return run() })
+}
