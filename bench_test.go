@@ -57,6 +57,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -491,6 +492,7 @@ func memoryLine() string {
 // and the same answers from a bare handler (q1-bare, …). One server
 // serves every sub-benchmark; the parent body runs once.
 func BenchmarkQuery(b *testing.B) {
+	tuneGC() // as the server runs
 	n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_N", 10000)
 	clients := benchEnvInt(b, "DEPLOYGRAPH_BENCH_CLIENTS", 32)
 	srv := startBenchServer(b, benchStore(b, n), store.Options{})
@@ -682,6 +684,7 @@ func storedIIDs(tb testing.TB, c *http.Client, url string) []int64 {
 // (the server's own store options) from 1 and 32 clients, into a fresh
 // store per run, and fails unless the iids come out gap-free.
 func BenchmarkCreateDeployment(b *testing.B) {
+	tuneGC() // as the server runs
 	for _, clients := range []int{1, 32} {
 		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
 			total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITES", benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N))
@@ -745,4 +748,50 @@ func TestBenchHarnessTiny(t *testing.T) {
 
 	wsrv, token := startWriteServer(t, store.Options{NoSync: true})
 	runWrites(t, wsrv, token, clients, 50, func(run func() (loadResult, error)) (loadResult, error) { return run() })
+}
+
+// BenchmarkServe runs q1–q3 one at a time through the handler in this
+// process, without sockets: cpu-ms/op is the server's CPU cost of a request
+// (what bounds throughput), allocs/op its allocation count, and ns/op its
+// latency with nothing else running: the steadiest figures to compare
+// changes with on a noisy machine.
+func BenchmarkServe(b *testing.B) {
+	tuneGC() // as the server runs
+	n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_N", 10000)
+	db := filepath.Join(b.TempDir(), "deploygraph.db")
+	if err := copyFile(db, benchStore(b, n)); err != nil {
+		b.Fatal(err)
+	}
+	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true}, store.Options{})
+	if err != nil {
+		b.Fatalf("start server: %v", err)
+	}
+	b.Cleanup(func() { a.store.Close() })
+	for _, q := range benchQueries(n) {
+		body := q.body()
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+				rec := httptest.NewRecorder()
+				a.handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+					b.Fatalf("%s: %d %.500s", q.name, rec.Code, rec.Body.Bytes())
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -37,8 +37,9 @@ import (
 
 // benchDataVersion names the generator's output in the cache file names:
 // bump it whenever the generated data changes (or the store's file format
-// does), so that stale cached stores are not reused.
-const benchDataVersion = 1
+// does, or how it is laid out: version 2 keeps the freelist), so that
+// stale cached stores are not reused.
+const benchDataVersion = 2
 
 // benchAdminToken authenticates as root in every generated store: the load
 // client sends it, and newApp's EnsureAdminToken finds it already there.

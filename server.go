@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -143,6 +144,7 @@ func routes(s *store.Store, c config) http.Handler {
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	tuneGC()
 	c, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -154,6 +156,20 @@ func main() {
 	if err := run(c); err != nil {
 		slog.Error("deploygraph stopped", "error", err.Error())
 		os.Exit(1)
+	}
+}
+
+// tuneGC sets the garbage collector's defaults, unless GOGC or GOMEMLIMIT
+// are set: a request allocates much short-lived memory while the live heap
+// stays small, so collecting at four times the live heap rather than twice
+// cuts the collector's share of the CPU by about half; the soft limit keeps
+// the heap bounded should the live heap grow.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(384 << 20)
 	}
 }
 

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -35,12 +37,33 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(&queryCache{LRU: lru.New[*ast.QueryDocument](queryCacheSize)})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 	return authenticate(s, checkRequest(opts.MaxBodyBytes, srv))
+}
+
+// Dashboards send the same few queries again and again: parsing and
+// validating them is a good part of a small request's cost, so the
+// validated documents of recent queries are kept.
+const (
+	queryCacheSize     = 1000
+	maxCachedQueryText = 16 << 10
+)
+
+// queryCache keeps only queries of ordinary size, so that a thousand large
+// distinct queries cannot fill the memory.
+type queryCache struct {
+	*lru.LRU[*ast.QueryDocument]
+}
+
+func (c *queryCache) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
+	if len(query) <= maxCachedQueryText {
+		c.LRU.Add(ctx, query, doc)
+	}
 }
 
 // authenticate resolves the request's token into a viewer and gives the

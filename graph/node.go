@@ -85,11 +85,13 @@ func nilIfErr[T any](v *T, err error) (model.Node, error) {
 // projectByRef resolves a project reference: a number, a global ID, or a
 // full path, as the REST API's :id.
 func projectByRef(ctx context.Context, s *store.Store, ref string) (*store.Project, store.ProjectAccess, error) {
+	var p *store.Project
 	id, err := refID(ctx, ref, typeProject, func(path string) (int64, error) {
-		p, err := s.ProjectByPath(ctx, path)
-		if p == nil || err != nil {
+		found, err := s.ProjectByPath(ctx, path)
+		if found == nil || err != nil {
 			return 0, err
 		}
+		p = found
 		return p.ID, nil
 	})
 	if err != nil {
@@ -98,7 +100,39 @@ func projectByRef(ctx context.Context, s *store.Store, ref string) (*store.Proje
 	if id == 0 {
 		return nil, store.ProjectAccess{}, errNotFound("Project")
 	}
+	if err := primeProjectAccess(ctx, s, id, p); err != nil {
+		return nil, store.ProjectAccess{}, err
+	}
 	return projectAccess(ctx, id)
+}
+
+// primeProjectAccess reads a root-level project and the caller's
+// membership in it straight from the store and primes the loaders with
+// them. A root field has no siblings to share a batch with, so waiting for
+// some would only add latency; the nested fields then find both cached.
+func primeProjectAccess(ctx context.Context, s *store.Store, id int64, p *store.Project) error {
+	l := loadersFrom(ctx)
+	if p == nil {
+		found, err := s.Projects(ctx, []int64{id})
+		if err != nil {
+			return err
+		}
+		if p = found[0]; p == nil {
+			return nil // projectAccess answers NOT_FOUND
+		}
+	}
+	l.Projects.Prime(ctx, id, p)
+	v := ViewerFrom(ctx)
+	if !v.Authenticated() {
+		return nil
+	}
+	key := store.MemberKey{ProjectID: id, UserID: v.UserID()}
+	levels, err := s.MemberLevels(ctx, []store.MemberKey{key})
+	if err != nil {
+		return err
+	}
+	l.MemberLevels.Prime(ctx, key, levels[0])
+	return nil
 }
 
 // refID reads a reference that may also be a path; 0 when the path names

@@ -72,9 +72,10 @@ type Options struct {
 
 // Store is the deployments domain persisted in one bbolt file.
 type Store struct {
-	db    *bolt.DB
-	now   func() time.Time
-	reads atomic.Int64
+	db      *bolt.DB
+	commits *committer
+	now     func() time.Time
+	reads   atomic.Int64
 }
 
 // Open opens (creating if needed) the store at path.
@@ -86,10 +87,15 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.Clock = time.Now
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		NoSync:         opts.NoSync,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
+		Timeout:      opts.LockTimeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+		// The freelist is written with every commit (one small page) so that
+		// opening a large file does not walk, and thereby map into memory,
+		// every page of it to rebuild the list.
+		NoFreelistSync: false,
+		// Room to grow before the first remap, which waits for every reader.
+		InitialMmapSize: 256 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -106,11 +112,14 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, now: opts.Clock}, nil
+	return &Store{db: db, commits: startCommitter(db), now: opts.Clock}, nil
 }
 
-// Close releases the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close lets the write in flight commit and releases the file.
+func (s *Store) Close() error {
+	s.commits.stop()
+	return s.db.Close()
+}
 
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.db.Path() }
@@ -156,5 +165,5 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 // (one fsync). IMPORTANT: fn may run more than once, so it must derive
 // everything from tx and only assign results to its caller's variables.
 func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
-	return s.db.Batch(fn)
+	return s.commits.do(fn)
 }

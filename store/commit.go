@@ -1,0 +1,136 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxGroup bounds how many writes share one transaction.
+const maxGroup = 256
+
+// ErrClosed is returned by writes that arrive after Close.
+var ErrClosed = errors.New("the store is closed")
+
+// groupWrite is one caller's write waiting for a shared commit.
+type groupWrite struct {
+	fn   func(tx *bolt.Tx) error
+	done chan error
+}
+
+// committer is group commit for the hot write paths: the writes that
+// arrive while a commit (and its fsync) is in flight queue up, and the next
+// transaction takes them all. A lone writer commits at once, where bbolt's
+// Batch would first wait for its timer; under concurrency, one fsync
+// serves every queued write.
+type committer struct {
+	db      *bolt.DB
+	writes  chan *groupWrite
+	closing chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func startCommitter(db *bolt.DB) *committer {
+	c := &committer{
+		db:      db,
+		writes:  make(chan *groupWrite),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// do runs fn in a transaction it may share with other writes. IMPORTANT: fn
+// may run more than once (when a write it shared a transaction with
+// failed), so it must derive everything from tx and only assign results to
+// its caller's variables.
+func (c *committer) do(fn func(tx *bolt.Tx) error) error {
+	w := &groupWrite{fn: fn, done: make(chan error, 1)}
+	select {
+	case c.writes <- w:
+		return <-w.done
+	case <-c.closing:
+		return ErrClosed
+	}
+}
+
+// stop lets the commit in flight finish; later writes get ErrClosed.
+func (c *committer) stop() {
+	c.once.Do(func() { close(c.closing) })
+	<-c.stopped
+}
+
+func (c *committer) run() {
+	defer close(c.stopped)
+	for {
+		select {
+		case w := <-c.writes:
+			group := []*groupWrite{w}
+		gather:
+			for len(group) < maxGroup {
+				select {
+				case w := <-c.writes:
+					group = append(group, w)
+				default:
+					break gather
+				}
+			}
+			c.commit(group)
+		case <-c.closing:
+			return
+		}
+	}
+}
+
+// failedWrite aborts a shared transaction and names the write that failed.
+type failedWrite struct {
+	index int
+	err   error
+}
+
+func (f *failedWrite) Error() string { return f.err.Error() }
+
+// commit runs the group in one transaction. When a write fails, nothing of
+// the group is kept: the failed write runs again alone, so that its answer
+// (error or success) is its own, and the others commit together without it.
+func (c *committer) commit(group []*groupWrite) {
+	for len(group) > 0 {
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			for i, w := range group {
+				if err := runWrite(w.fn, tx); err != nil {
+					return &failedWrite{index: i, err: err}
+				}
+			}
+			return nil
+		})
+		var failed *failedWrite
+		if errors.As(err, &failed) {
+			if len(group) > 1 {
+				alone := group[failed.index]
+				alone.done <- c.db.Update(func(tx *bolt.Tx) error { return runWrite(alone.fn, tx) })
+				group = append(group[:failed.index:failed.index], group[failed.index+1:]...)
+				continue
+			}
+			err = failed.err
+		}
+		for _, w := range group {
+			w.done <- err
+		}
+		return
+	}
+}
+
+// runWrite turns a panic in one write into that write's error, so that it
+// neither takes the server down nor leaves the others waiting.
+func runWrite(fn func(tx *bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}
