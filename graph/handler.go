@@ -2,7 +2,6 @@ package graph
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -11,10 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/deploygraph/deploygraph/store"
 )
@@ -29,12 +25,11 @@ type Options struct {
 // NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
 // body, and GET for queries.
 func NewHandler(s *store.Store, opts Options) http.Handler {
-	if opts.MaxBodyBytes == 0 {
+	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}}))
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(httpTransport{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -82,28 +77,22 @@ func tokenFrom(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// checkRequest refuses requests that are not GraphQL requests with a
-// BAD_REQUEST error, before gqlgen sees them: every error carries a code.
+// checkRequest refuses, before gqlgen sees them, requests that cannot be
+// GraphQL requests: methods other than GET and POST, POST bodies that are not
+// application/json (so that an HTML form cannot send one) and bodies over
+// the limit.
 func checkRequest(maxBody int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
-			query := r.URL.Query().Get("query")
-			if query == "" {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "A GET request needs a query parameter")
-				return
-			}
-			if mutates(query, r.URL.Query().Get("operationName")) {
-				// A GET must not change anything: a link or an image tag
-				// could send one.
-				w.Header().Set("Allow", "POST")
-				writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Mutations must be sent with POST")
-				return
-			}
 		case http.MethodPost:
-			mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mediaType != "application/json" {
 				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
+				return
+			}
+			if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
+				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request body must be UTF-8")
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -116,17 +105,6 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
 				return
 			}
-			var req struct {
-				Query any `json:"query"`
-			}
-			if err := json.Unmarshal(body, &req); err != nil {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body is not a JSON object")
-				return
-			}
-			if q, ok := req.Query.(string); !ok || strings.TrimSpace(q) == "" {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request has no query")
-				return
-			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		default:
 			w.Header().Set("Allow", "GET, POST")
@@ -137,29 +115,11 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 	})
 }
 
-// mutates reports whether the operation a GET request would run is a
-// mutation; a document that does not parse is left to the executor's own
-// error.
-func mutates(query, operationName string) bool {
-	doc, err := parser.ParseQuery(&ast.Source{Input: query})
-	if err != nil {
-		return false
-	}
-	for _, op := range doc.Operations {
-		if (operationName == "" || op.Name == operationName) && op.Operation != ast.Query {
-			return true
-		}
-	}
-	return false
-}
-
 // writeError answers a request that never reached execution.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []*gqlerror.Error{{
-		Message: message, Extensions: map[string]any{"code": code},
-	}}})
+	writeJSON(w, errorResponse{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})
 }
 
 // publicMessage is an error's message when it is a domain error, and a bare

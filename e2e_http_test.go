@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// postRaw sends a POST with a body and headers of the test's choosing.
+func (s *testServer) postRaw(t testing.TB, headers map[string]string, body string) gqlResponse {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return s.do(t, req)
+}
+
+// Ensure that no request a plain HTML form or a cross-site page can send
+// changes anything: only application/json POST bodies execute.
+func TestE2EOnlyJSONBodiesExecute(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fixtureDoc(3))
+	mutation := `mutation { createGroup(input: {name: "csrf", path: "csrf"}) { group { id } } }`
+	jsonBody, _ := json.Marshal(map[string]any{"query": mutation})
+	cases := []struct {
+		name, contentType, body string
+		status                  int
+	}{
+		{"FormURLEncoded", "application/x-www-form-urlencoded", url.Values{"query": {mutation}}.Encode(), http.StatusUnsupportedMediaType},
+		{"MultipartForm", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\n" + mutation + "\r\n--x--\r\n", http.StatusUnsupportedMediaType},
+		{"TextPlain", "text/plain", string(jsonBody), http.StatusUnsupportedMediaType},
+		{"TextPlainWithCharset", "text/plain;charset=UTF-8", string(jsonBody), http.StatusUnsupportedMediaType},
+		{"JSONInAnotherCharset", "application/json; charset=latin1", string(jsonBody), http.StatusUnsupportedMediaType},
+		{"ApplicationGraphQL", "application/graphql", mutation, http.StatusUnsupportedMediaType},
+		{"NoContentType", "", string(jsonBody), http.StatusUnsupportedMediaType},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			headers := map[string]string{"Authorization": "Bearer " + rootToken, "Content-Type": tc.contentType}
+			if tc.contentType == "" {
+				delete(headers, "Content-Type")
+			}
+			r := s.postRaw(t, headers, tc.body)
+			if r.Status != tc.status {
+				t.Errorf("status: got %d, want %d (%s)", r.Status, tc.status, r.raw)
+			}
+			expectError(t, r, "BAD_REQUEST", "")
+		})
+	}
+	if r := s.query(t, rootToken, `{ group(id: "csrf") { id } }`, nil); len(r.Errors) == 0 {
+		t.Fatalf("group csrf exists after refused requests: %s", r.raw)
+	}
+	// The same mutation as JSON runs: the refusals above were about the
+	// encoding alone.
+	r := s.postRaw(t, map[string]string{"Authorization": "Bearer " + rootToken, "Content-Type": "application/json; charset=utf-8"}, string(jsonBody))
+	expectNoError(t, r)
+}
+
+// Ensure that the response's status and shape follow the media type the
+// client accepts (GraphQL over HTTP), and that every error carries a code.
+func TestE2EGraphQLOverHTTPStatuses(t *testing.T) {
+	t.Parallel()
+	s := startDemoServer(t)
+	const (
+		appJSON = "application/json"
+		gqlJSON = "application/graphql-response+json"
+	)
+	cases := []struct {
+		name, accept, body string
+		status             int
+		contentType, code  string
+	}{
+		{"QueryAsJSON", appJSON, `{"query": "{ __typename }"}`, 200, appJSON, ""},
+		{"QueryAsGraphQLResponse", gqlJSON, `{"query": "{ __typename }"}`, 200, gqlJSON, ""},
+		{"QueryAcceptingAnything", "*/*", `{"query": "{ __typename }"}`, 200, appJSON, ""},
+		{"QueryPreferringGraphQLResponse", "application/json;q=0.9, application/graphql-response+json", `{"query": "{ __typename }"}`, 200, gqlJSON, ""},
+		{"UnsupportedAccept", "text/html", `{"query": "{ __typename }"}`, 406, appJSON, "BAD_REQUEST"},
+		{"ParseFailureAsJSON", appJSON, `{"query": "{"}`, 200, appJSON, "GRAPHQL_PARSE_FAILED"},
+		{"ParseFailureAsGraphQLResponse", gqlJSON, `{"query": "{"}`, 400, gqlJSON, "GRAPHQL_PARSE_FAILED"},
+		{"ValidationFailureAsJSON", appJSON, `{"query": "{ nope }"}`, 200, appJSON, "GRAPHQL_VALIDATION_FAILED"},
+		{"ValidationFailureAsGraphQLResponse", gqlJSON, `{"query": "{ nope }"}`, 400, gqlJSON, "GRAPHQL_VALIDATION_FAILED"},
+		{"VariableCoercionAsJSON", appJSON, `{"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {"id": null}}`, 200, appJSON, "GRAPHQL_VALIDATION_FAILED"},
+		{"VariableCoercionAsGraphQLResponse", gqlJSON, `{"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {"id": null}}`, 400, gqlJSON, "GRAPHQL_VALIDATION_FAILED"},
+		{"UnknownOperationName", appJSON, `{"query": "query A { __typename }", "operationName": "B"}`, 200, appJSON, "GRAPHQL_VALIDATION_FAILED"},
+		{"NullParameters", gqlJSON, `{"query": "{ __typename }", "variables": null, "operationName": null, "extensions": null}`, 200, gqlJSON, ""},
+		{"VariablesNotAnObject", appJSON, `{"query": "{ __typename }", "variables": "{}"}`, 400, appJSON, "BAD_REQUEST"},
+		{"VariablesAnArray", appJSON, `{"query": "{ __typename }", "variables": []}`, 400, appJSON, "BAD_REQUEST"},
+		{"ExtensionsNotAnObject", appJSON, `{"query": "{ __typename }", "extensions": 1}`, 400, appJSON, "BAD_REQUEST"},
+		{"OperationNameNotAString", appJSON, `{"query": "{ __typename }", "operationName": false}`, 400, appJSON, "BAD_REQUEST"},
+		{"NotJSON", gqlJSON, `{ "not a JSON`, 400, appJSON, "BAD_REQUEST"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", tc.accept)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status: got %d, want %d (%s)", resp.StatusCode, tc.status, raw)
+			}
+			if got := resp.Header.Get("Content-Type"); !strings.HasPrefix(got, tc.contentType) {
+				t.Errorf("content type: got %q, want %s", got, tc.contentType)
+			}
+			var body map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("body is not a JSON object: %s", raw)
+			}
+			if tc.code == "" {
+				if _, ok := body["errors"]; ok {
+					t.Errorf("got errors: %s", raw)
+				}
+				return
+			}
+			var errs []gqlError
+			json.Unmarshal(body["errors"], &errs)
+			r := gqlResponse{Status: resp.StatusCode, Errors: errs, raw: raw}
+			expectError(t, r, tc.code, "")
+			for _, e := range errs {
+				if e.Extensions["code"] == nil {
+					t.Errorf("an error without a code: %s", raw)
+				}
+			}
+			if _, ok := body["data"]; ok {
+				t.Errorf("a request that did not execute has a data entry: %s", raw)
+			}
+		})
+	}
+}
