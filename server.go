@@ -35,6 +35,8 @@ type config struct {
 	importFile    string
 	introspection bool
 	corsOrigins   string
+	maxDepth      int
+	maxComplexity int
 }
 
 // parseFlags reads the flags; an environment variable gives a flag its
@@ -50,11 +52,20 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.importFile, "import", "", "import this JSON file before serving (idempotent)")
 	fs.BoolVar(&c.introspection, "introspection", true, "allow schema introspection")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins")
+	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
+	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
+		"highest cost of an operation; a connection multiplies its children by first/last (default 20)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.maxDepth < 1 {
+		return c, fmt.Errorf("-max-depth must be at least 1, not %d", c.maxDepth)
+	}
+	if c.maxComplexity < 1 {
+		return c, fmt.Errorf("-max-complexity must be at least 1, not %d", c.maxComplexity)
 	}
 	return c, nil
 }
@@ -121,7 +132,11 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 // routes wires every HTTP route.
 func routes(s *store.Store, c config) http.Handler {
 	mux := http.NewServeMux()
-	api := graph.NewHandler(s, graph.Options{Introspection: c.introspection})
+	api := graph.NewHandler(s, graph.Options{
+		Introspection: c.introspection,
+		MaxDepth:      c.maxDepth,
+		MaxComplexity: c.maxComplexity,
+	})
 	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {

@@ -15,24 +15,57 @@ import (
 	"github.com/deploygraph/deploygraph/store"
 )
 
-// Options configure the GraphQL endpoint.
+// Options configure the GraphQL endpoint. Zero values take the defaults.
 type Options struct {
+	// Introspection allows __schema and __type, and "Did you mean …?"
+	// suggestions in validation errors.
 	Introspection bool
-	// MaxBodyBytes bounds a request body.
+	// MaxBodyBytes bounds a request body (1 MiB).
 	MaxBodyBytes int64
+	// MaxDepth bounds how deeply fields nest (15).
+	MaxDepth int
+	// MaxComplexity bounds an operation's cost, where every connection
+	// multiplies its children by its page size (5000).
+	MaxComplexity int
+	// MaxAliases bounds the aliased fields of an operation (30).
+	MaxAliases int
+	// MaxTokens bounds the size of a document for the parser (15000).
+	MaxTokens int
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxComplexity <= 0 {
+		o.MaxComplexity = DefaultMaxComplexity
+	}
+	if o.MaxAliases <= 0 {
+		o.MaxAliases = DefaultMaxAliases
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = DefaultMaxTokens
+	}
+	return o
 }
 
 // NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
 // body, and GET for queries.
 func NewHandler(s *store.Store, opts Options) http.Handler {
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 1 << 20
-	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}}))
+	opts = opts.withDefaults()
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}, Complexity: complexity()}))
 	srv.AddTransport(httpTransport{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	srv.SetParserTokenLimit(opts.MaxTokens)
+	srv.SetDisableSuggestion(!opts.Introspection)
+	srv.SetValidationRulesFn(validationRules(opts.Introspection))
+	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 	return authenticate(s, checkRequest(opts.MaxBodyBytes, srv))

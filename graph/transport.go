@@ -31,6 +31,7 @@ const (
 //   - A document that does not parse or validate, or variables that do not
 //     coerce: 200 with application/json, 400 with
 //     application/graphql-response+json; never a data entry.
+//   - An operation over a limit: 422 COMPLEXITY_LIMIT_EXCEEDED.
 //   - A mutation over GET: 405.
 //   - Anything that executes: 200, with field errors beside the data.
 type httpTransport struct{}
@@ -98,7 +99,10 @@ type errorResponse struct {
 // before execution.
 func requestErrorStatus(errs gqlerror.List, mediaType string) int {
 	for _, e := range errs {
-		if e.Extensions["code"] == CodeBadRequest {
+		switch e.Extensions["code"] {
+		case CodeComplexityLimit:
+			return http.StatusUnprocessableEntity
+		case CodeBadRequest:
 			return http.StatusBadRequest
 		}
 	}
