@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -131,6 +132,80 @@ func TestE2EGraphQLOverHTTPStatuses(t *testing.T) {
 			}
 			if _, ok := body["data"]; ok {
 				t.Errorf("a request that did not execute has a data entry: %s", raw)
+			}
+		})
+	}
+}
+
+// preflight sends a CORS preflight for a POST with a token and a JSON body.
+func preflight(t *testing.T, s *testServer, origin string) http.Header {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, s.url+"/graphql", nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header
+}
+
+// Ensure that browsers may call the API cross-site only from the origins
+// given to -cors-origins, and from none by default.
+func TestE2ECORS(t *testing.T) {
+	t.Parallel()
+	closed := startServer(t, fixtureDoc(3))
+	open := serve(t, config{db: filepath.Join(t.TempDir(), "deploygraph.db"), adminToken: rootToken, introspection: true,
+		corsOrigins: []string{"http://ok.example", "https://app.example:8443"}})
+
+	cases := []struct {
+		name    string
+		s       *testServer
+		origin  string
+		allowed bool
+	}{
+		{"NoOriginsEvilExample", closed, "http://evil.example", false},
+		{"NoOriginsOkExample", closed, "http://ok.example", false},
+		{"AllowedOrigin", open, "http://ok.example", true},
+		{"AllowedOriginWithPort", open, "https://app.example:8443", true},
+		{"OtherOrigin", open, "http://evil.example", false},
+		{"OtherScheme", open, "https://ok.example", false},
+		{"OtherPort", open, "https://app.example", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := preflight(t, tc.s, tc.origin)
+			got := h.Get("Access-Control-Allow-Origin")
+			if !tc.allowed {
+				if got != "" {
+					t.Errorf("preflight: Access-Control-Allow-Origin %q, want none", got)
+				}
+			} else {
+				if got != tc.origin {
+					t.Errorf("preflight: Access-Control-Allow-Origin %q, want %q", got, tc.origin)
+				}
+				allowHeaders := strings.ToLower(h.Get("Access-Control-Allow-Headers"))
+				for _, want := range []string{"authorization", "content-type"} {
+					if !strings.Contains(allowHeaders, want) {
+						t.Errorf("preflight: Access-Control-Allow-Headers %q lacks %s", allowHeaders, want)
+					}
+				}
+			}
+			// The request itself: its answer carries the header only for
+			// an allowed origin.
+			req, _ := http.NewRequest(http.MethodPost, tc.s.url+"/graphql", strings.NewReader(`{"query": "{ __typename }"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", tc.origin)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got = resp.Header.Get("Access-Control-Allow-Origin")
+			if (got != "") != tc.allowed {
+				t.Errorf("request: Access-Control-Allow-Origin %q, want allowed=%v", got, tc.allowed)
 			}
 		})
 	}

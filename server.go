@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,7 +36,7 @@ type config struct {
 	demo          bool
 	importFile    string
 	introspection bool
-	corsOrigins   string
+	corsOrigins   []string
 	maxDepth      int
 	maxComplexity int
 }
@@ -51,7 +53,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.demo, "demo", false, "when the store holds no projects, import the built-in demo data")
 	fs.StringVar(&c.importFile, "import", "", "import this JSON file before serving (idempotent)")
 	fs.BoolVar(&c.introspection, "introspection", true, "allow schema introspection")
-	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins")
+	corsOrigins := fs.String("cors-origins", "", "comma-separated allowed browser origins, such as https://app.example.com")
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
 		"highest cost of an operation; a connection multiplies its children by first/last (default 20)")
@@ -67,7 +69,31 @@ func parseFlags(args []string) (config, error) {
 	if c.maxComplexity < 1 {
 		return c, fmt.Errorf("-max-complexity must be at least 1, not %d", c.maxComplexity)
 	}
+	origins, err := parseOrigins(*corsOrigins)
+	if err != nil {
+		return c, fmt.Errorf("-cors-origins: %w", err)
+	}
+	c.corsOrigins = origins
 	return c, nil
+}
+
+// parseOrigins reads a comma-separated list of browser origins, each a
+// scheme and a host with an optional port, as browsers send them.
+func parseOrigins(list string) ([]string, error) {
+	var origins []string
+	for _, o := range strings.Split(list, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+		}
+		origins = append(origins, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return origins, nil
 }
 
 func envOr(name, fallback string) string {
@@ -136,6 +162,7 @@ func routes(s *store.Store, c config) http.Handler {
 		Introspection: c.introspection,
 		MaxDepth:      c.maxDepth,
 		MaxComplexity: c.maxComplexity,
+		CORSOrigins:   c.corsOrigins,
 	})
 	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))

@@ -31,6 +31,9 @@ type Options struct {
 	MaxAliases int
 	// MaxTokens bounds the size of a document for the parser (15000).
 	MaxTokens int
+	// CORSOrigins are the browser origins, such as https://app.example.com,
+	// that may call the API from another site. None by default.
+	CORSOrigins []string
 }
 
 func (o Options) withDefaults() Options {
@@ -68,7 +71,7 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	return authenticate(s, checkRequest(opts.MaxBodyBytes, srv))
+	return opts.cors(authenticate(s, checkRequest(opts.MaxBodyBytes, srv)))
 }
 
 // authenticate resolves the request's token into a viewer and gives the
