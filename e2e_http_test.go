@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -134,6 +136,127 @@ func TestE2EGraphQLOverHTTPStatuses(t *testing.T) {
 				t.Errorf("a request that did not execute has a data entry: %s", raw)
 			}
 		})
+	}
+}
+
+// persistedQuery is the extensions entry of an automatic persisted query.
+func persistedQuery(query string) map[string]any {
+	sum := sha256.Sum256([]byte(query))
+	return map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+}
+
+// postParams sends query (may be empty) and extensions as JSON.
+func (s *testServer) postParams(t testing.TB, query string, extensions map[string]any) gqlResponse {
+	t.Helper()
+	params := map[string]any{"extensions": extensions}
+	if query != "" {
+		params["query"] = query
+	}
+	body, _ := json.Marshal(params)
+	return s.postRaw(t, map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + rootToken}, string(body))
+}
+
+// getParams sends a GET with query (may be empty) and extensions.
+func (s *testServer) getParams(t testing.TB, query string, extensions map[string]any) gqlResponse {
+	t.Helper()
+	params := url.Values{}
+	if query != "" {
+		params.Set("query", query)
+	}
+	ext, _ := json.Marshal(extensions)
+	params.Set("extensions", string(ext))
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/graphql?"+params.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+rootToken)
+	return s.do(t, req)
+}
+
+// Ensure that automatic persisted queries work as Apollo's clients expect:
+// an unknown hash asks for the query, a hash with its query runs and is
+// kept, and then the hash alone runs it, over POST and GET.
+func TestE2EAutomaticPersistedQueries(t *testing.T) {
+	t.Parallel()
+	s := startDemoServer(t)
+	query := `{ currentUser { username } }`
+	ext := persistedQuery(query)
+
+	r := s.postParams(t, "", ext)
+	if r.Status != http.StatusOK {
+		t.Errorf("unknown hash: status %d, want 200", r.Status)
+	}
+	expectError(t, r, "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+
+	r = s.postParams(t, query, ext)
+	if got := get(expectNoError(t, r), "currentUser.username"); got != "root" {
+		t.Errorf("hash with query: got %v (%s)", got, r.raw)
+	}
+	r = s.postParams(t, "", ext)
+	if got := get(expectNoError(t, r), "currentUser.username"); got != "root" {
+		t.Errorf("hash alone over POST: got %v (%s)", got, r.raw)
+	}
+	r = s.getParams(t, "", ext)
+	if got := get(expectNoError(t, r), "currentUser.username"); got != "root" {
+		t.Errorf("hash alone over GET: got %v (%s)", got, r.raw)
+	}
+
+	t.Run("HashThatDoesNotMatchIsBadRequest", func(t *testing.T) {
+		r := s.postParams(t, `{ __typename }`, ext)
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400", r.Status)
+		}
+		expectError(t, r, "BAD_REQUEST", "")
+	})
+	t.Run("UnsupportedVersionIsBadRequest", func(t *testing.T) {
+		r := s.postParams(t, "", map[string]any{"persistedQuery": map[string]any{"version": 2, "sha256Hash": "00"}})
+		expectError(t, r, "BAD_REQUEST", "")
+	})
+	t.Run("LongQueriesAreNotKept", func(t *testing.T) {
+		long := "# " + strings.Repeat("x", 40<<10) + "\n{ currentUser { username } }"
+		ext := persistedQuery(long)
+		expectNoError(t, s.postParams(t, long, ext))
+		expectError(t, s.postParams(t, "", ext), "PERSISTED_QUERY_NOT_FOUND", "")
+	})
+	t.Run("NoQueryAndNoHashIsBadRequest", func(t *testing.T) {
+		r := s.postParams(t, "", map[string]any{"other": true})
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400", r.Status)
+		}
+		expectError(t, r, "BAD_REQUEST", "")
+	})
+}
+
+// Ensure that a mutation cannot run over GET even when its text comes from
+// the persisted query cache rather than from the URL.
+func TestE2EGetRefusesPersistedMutations(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fixtureDoc(3))
+	mutation := `mutation { createGroup(input: {name: "apq", path: "apq"}) { group { path } } }`
+	ext := persistedQuery(mutation)
+	groupExists := func() bool {
+		return len(s.query(t, rootToken, `{ group(id: "apq") { id } }`, nil).Errors) == 0
+	}
+
+	// Hash and mutation over GET: refused, but the query is now cached.
+	r := s.getParams(t, mutation, ext)
+	if r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("GET with the mutation: status %d, want 405 (%s)", r.Status, r.raw)
+	}
+	expectError(t, r, "BAD_REQUEST", "")
+	// The hash alone over GET: still refused.
+	r = s.getParams(t, "", ext)
+	if r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("GET with the hash: status %d, want 405 (%s)", r.Status, r.raw)
+	}
+	expectError(t, r, "BAD_REQUEST", "")
+	if groupExists() {
+		t.Fatal("a GET created the group")
+	}
+	// The hash alone over POST runs the cached mutation.
+	r = s.postParams(t, "", ext)
+	if got := get(expectNoError(t, r), "createGroup.group.path"); got != "apq" {
+		t.Errorf("POST with the hash: got %v (%s)", got, r.raw)
+	}
+	if !groupExists() {
+		t.Error("the POST did not create the group")
 	}
 }
 

@@ -55,6 +55,14 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// persistedQueries is how many queries the automatic persisted query cache
+// keeps, and maxPersistedQueryBytes the longest query it keeps: together they
+// bound its memory.
+const (
+	persistedQueries       = 1000
+	maxPersistedQueryBytes = 32 << 10
+)
+
 // NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
 // body, and GET for queries.
 func NewHandler(s *store.Store, opts Options) http.Handler {
@@ -67,6 +75,7 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	srv.SetDisableSuggestion(!opts.Introspection)
 	srv.SetValidationRulesFn(validationRules(opts.Introspection))
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache(persistedQueries, maxPersistedQueryBytes)})
 	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.SetErrorPresenter(presentError)

@@ -32,7 +32,8 @@ const (
 //     coerce: 200 with application/json, 400 with
 //     application/graphql-response+json; never a data entry.
 //   - An operation over a limit: 422 COMPLEXITY_LIMIT_EXCEEDED.
-//   - A mutation over GET: 405.
+//   - A mutation over GET: 405, also when its query comes from the persisted
+//     query cache.
 //   - Anything that executes: 200, with field errors beside the data.
 type httpTransport struct{}
 
@@ -64,7 +65,8 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	if errs != nil {
 		for _, e := range errs {
 			if _, ok := e.Extensions["code"]; !ok {
-				// gqlgen's own request errors have no code.
+				// gqlgen's own request errors (a persisted query hash that
+				// does not match, an unknown operation name) have no code.
 				errcode.Set(e, CodeBadRequest)
 			}
 		}
@@ -76,7 +78,8 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	switch op := opCtx.Operation.Operation; {
 	case r.Method == http.MethodGet && op != ast.Query:
 		// A GET must not change anything: a link or an image tag could
-		// send one.
+		// send one. The operation is checked here, after a persisted query
+		// has been looked up, so a cached mutation cannot run over GET.
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Mutations must be sent with POST")
 		return
@@ -151,7 +154,8 @@ func negotiate(accept string) (mediaType string, ok bool) {
 }
 
 // readParams reads a GraphQL request's parameters from the URL of a GET or
-// the JSON body of a POST, checking each one's type.
+// the JSON body of a POST, checking each one's type. A request without a
+// query is refused unless it names a persisted query.
 func readParams(r *http.Request) (*graphql.RawParams, error) {
 	var (
 		p   rawParams
@@ -169,7 +173,7 @@ func readParams(r *http.Request) (*graphql.RawParams, error) {
 	if err := p.decode(params); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(params.Query) == "" {
+	if strings.TrimSpace(params.Query) == "" && params.Extensions["persistedQuery"] == nil {
 		return nil, requestError("The request has no query")
 	}
 	return params, nil
