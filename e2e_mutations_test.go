@@ -1806,7 +1806,7 @@ func TestE2EMutationFailedMutationChangesNothing(t *testing.T) {
 		t.Helper()
 		return wAdmin(t, s, `{ project(id: "acme/app") {
 			environments(first: 100) { count nodes { id name state externalUrl tier autoStopAt autoDeleteAt updatedAt } }
-			deployments(first: 100) { count nodes { id iid status finishedAt updatedAt mergeRequests(first: 100) { nodes { id } } } }
+			deployments(first: 30) { count nodes { id iid status finishedAt updatedAt mergeRequests(first: 30) { nodes { id } } } }
 			mergeRequests(first: 100) { count nodes { id state mergedAt } } } }`, nil)
 	}
 	initial := snapshot(t)

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +37,9 @@ type config struct {
 	demo          bool
 	importFile    string
 	introspection bool
-	corsOrigins   string
+	corsOrigins   []string
+	maxDepth      int
+	maxComplexity int
 }
 
 // parseFlags reads the flags; an environment variable gives a flag its
@@ -50,14 +54,47 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.demo, "demo", false, "when the store holds no projects, import the built-in demo data")
 	fs.StringVar(&c.importFile, "import", "", "import this JSON file before serving (idempotent)")
 	fs.BoolVar(&c.introspection, "introspection", true, "allow schema introspection")
-	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins")
+	corsOrigins := fs.String("cors-origins", "", "comma-separated allowed browser origins, such as https://app.example.com")
+	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
+	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
+		"highest cost of an operation; a connection multiplies its children by first/last (default 20)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if c.maxDepth < 1 {
+		return c, fmt.Errorf("-max-depth must be at least 1, not %d", c.maxDepth)
+	}
+	if c.maxComplexity < 1 {
+		return c, fmt.Errorf("-max-complexity must be at least 1, not %d", c.maxComplexity)
+	}
+	origins, err := parseOrigins(*corsOrigins)
+	if err != nil {
+		return c, fmt.Errorf("-cors-origins: %w", err)
+	}
+	c.corsOrigins = origins
 	return c, nil
+}
+
+// parseOrigins reads a comma-separated list of browser origins, each a
+// scheme and a host with an optional port, as browsers send them.
+func parseOrigins(list string) ([]string, error) {
+	var origins []string
+	for _, o := range strings.Split(list, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+		}
+		origins = append(origins, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return origins, nil
 }
 
 func envOr(name, fallback string) string {
@@ -122,7 +159,12 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 // routes wires every HTTP route.
 func routes(s *store.Store, c config) http.Handler {
 	mux := http.NewServeMux()
-	api := graph.NewHandler(s, graph.Options{Introspection: c.introspection})
+	api := graph.NewHandler(s, graph.Options{
+		Introspection: c.introspection,
+		MaxDepth:      c.maxDepth,
+		MaxComplexity: c.maxComplexity,
+		CORSOrigins:   c.corsOrigins,
+	})
 	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,9 @@ const (
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodePrecondition    = "FAILED_PRECONDITION"
 	CodeConflict        = "CONFLICT"
+	// CodeComplexityLimit is gqlgen's code for an operation over the
+	// complexity limit; the depth and alias limits use it too.
+	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 	CodeBadRequest      = "BAD_REQUEST"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
 )

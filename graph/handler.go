@@ -3,7 +3,6 @@ package graph
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -13,37 +12,79 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/deploygraph/deploygraph/store"
 )
 
-// Options configure the GraphQL endpoint.
+// Options configure the GraphQL endpoint. Zero values take the defaults.
 type Options struct {
+	// Introspection allows __schema and __type, and "Did you mean …?"
+	// suggestions in validation errors.
 	Introspection bool
-	// MaxBodyBytes bounds a request body.
+	// MaxBodyBytes bounds a request body (1 MiB).
 	MaxBodyBytes int64
+	// MaxDepth bounds how deeply fields nest (15).
+	MaxDepth int
+	// MaxComplexity bounds an operation's cost, where every connection
+	// multiplies its children by its page size (5000).
+	MaxComplexity int
+	// MaxAliases bounds the aliased fields of an operation (30).
+	MaxAliases int
+	// MaxTokens bounds the size of a document for the parser (15000).
+	MaxTokens int
+	// CORSOrigins are the browser origins, such as https://app.example.com,
+	// that may call the API from another site. None by default.
+	CORSOrigins []string
 }
+
+func (o Options) withDefaults() Options {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxComplexity <= 0 {
+		o.MaxComplexity = DefaultMaxComplexity
+	}
+	if o.MaxAliases <= 0 {
+		o.MaxAliases = DefaultMaxAliases
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = DefaultMaxTokens
+	}
+	return o
+}
+
+// persistedQueries is how many queries the automatic persisted query cache
+// keeps, and maxPersistedQueryBytes the longest query it keeps: together they
+// bound its memory.
+const (
+	persistedQueries       = 1000
+	maxPersistedQueryBytes = 32 << 10
+)
 
 // NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
 // body, and GET for queries.
 func NewHandler(s *store.Store, opts Options) http.Handler {
-	if opts.MaxBodyBytes == 0 {
-		opts.MaxBodyBytes = 1 << 20
-	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}}))
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	opts = opts.withDefaults()
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}, Complexity: complexity()}))
+	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(&queryCache{LRU: lru.New[*ast.QueryDocument](queryCacheSize)})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	srv.SetParserTokenLimit(opts.MaxTokens)
+	srv.SetDisableSuggestion(!opts.Introspection)
+	srv.SetValidationRulesFn(validationRules(opts.Introspection))
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache(persistedQueries, maxPersistedQueryBytes)})
+	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	return authenticate(s, checkRequest(opts.MaxBodyBytes, srv))
+	return opts.cors(authenticate(s, checkRequest(opts.MaxBodyBytes, srv)))
 }
 
 // Dashboards send the same few queries again and again: parsing and
@@ -105,28 +146,22 @@ func tokenFrom(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// checkRequest refuses requests that are not GraphQL requests with a
-// BAD_REQUEST error, before gqlgen sees them: every error carries a code.
+// checkRequest refuses, before gqlgen sees them, requests that cannot be
+// GraphQL requests: methods other than GET and POST, POST bodies that are not
+// application/json (so that an HTML form cannot send one) and bodies over
+// the limit.
 func checkRequest(maxBody int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
-			query := r.URL.Query().Get("query")
-			if query == "" {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "A GET request needs a query parameter")
-				return
-			}
-			if mutates(query, r.URL.Query().Get("operationName")) {
-				// A GET must not change anything: a link or an image tag
-				// could send one.
-				w.Header().Set("Allow", "POST")
-				writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Mutations must be sent with POST")
-				return
-			}
 		case http.MethodPost:
-			mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mediaType != "application/json" {
 				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
+				return
+			}
+			if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
+				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request body must be UTF-8")
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -139,17 +174,6 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
 				return
 			}
-			var req struct {
-				Query any `json:"query"`
-			}
-			if err := json.Unmarshal(body, &req); err != nil {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body is not a JSON object")
-				return
-			}
-			if q, ok := req.Query.(string); !ok || strings.TrimSpace(q) == "" {
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request has no query")
-				return
-			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		default:
 			w.Header().Set("Allow", "GET, POST")
@@ -160,29 +184,11 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 	})
 }
 
-// mutates reports whether the operation a GET request would run is a
-// mutation; a document that does not parse is left to the executor's own
-// error.
-func mutates(query, operationName string) bool {
-	doc, err := parser.ParseQuery(&ast.Source{Input: query})
-	if err != nil {
-		return false
-	}
-	for _, op := range doc.Operations {
-		if (operationName == "" || op.Name == operationName) && op.Operation != ast.Query {
-			return true
-		}
-	}
-	return false
-}
-
 // writeError answers a request that never reached execution.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []*gqlerror.Error{{
-		Message: message, Extensions: map[string]any{"code": code},
-	}}})
+	writeJSON(w, errorResponse{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})
 }
 
 // publicMessage is an error's message when it is a domain error, and a bare
