@@ -3,10 +3,12 @@ package store
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
+	// Records are decoded on every read and every write's checks: this
+	// encoding/json-compatible codec decodes them two to three times faster.
+	json "github.com/goccy/go-json"
 	bolt "go.etcd.io/bbolt"
 )
 
