@@ -36,6 +36,9 @@ package main
 //	# CI: a tiny size, once, so that the benchmarks keep compiling and working:
 //	DEPLOYGRAPH_BENCH_N=600 DEPLOYGRAPH_BENCH_REQUESTS=200 go test -run '^$' -bench . -benchtime 1x .
 //
+//	# the server's own CPU cost and allocations per request, one at a time:
+//	go test -run '^$' -bench BenchmarkServe -benchtime 2s .
+//
 // A CPU profile of one query: add -bench 'BenchmarkQuery/q2$' -cpuprofile q2.prof.
 
 import (

@@ -4,11 +4,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/deploygraph/deploygraph/graph/model"
 	"github.com/deploygraph/deploygraph/store"
 )
 
 // Global IDs name a type and its REST id: gid://deploygraph/Deployment/42.
-const gidPrefix = "gid://deploygraph/"
+const gidPrefix = model.GIDPrefix
 
 // Types that have global IDs.
 const (

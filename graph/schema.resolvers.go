@@ -41,11 +41,6 @@ func (r *accessRuleResolver) Description(ctx context.Context, obj *store.Rule) (
 	return d, err
 }
 
-// ID is the resolver for the id field.
-func (r *accessTokenResolver) ID(ctx context.Context, obj *store.AccessToken) (string, error) {
-	return globalID(typeAccessToken, obj.ID), nil
-}
-
 // User is the resolver for the user field.
 func (r *accessTokenResolver) User(ctx context.Context, obj *store.AccessToken) (*store.User, error) {
 	return required(load(ctx, loadersFrom(ctx).Users, obj.UserID))
@@ -94,11 +89,6 @@ func (r *approvalRuleSummaryResolver) AccessLevelDescription(ctx context.Context
 // DeploymentApprovals is the resolver for the deploymentApprovals field.
 func (r *approvalRuleSummaryResolver) DeploymentApprovals(ctx context.Context, obj *store.RuleSummary) ([]*store.Approval, error) {
 	return pointers(obj.Approvals), nil
-}
-
-// ID is the resolver for the id field.
-func (r *deploymentResolver) ID(ctx context.Context, obj *store.Deployment) (string, error) {
-	return globalID(typeDeployment, obj.ID), nil
 }
 
 // User is the resolver for the user field.
@@ -210,11 +200,6 @@ func (r *deploymentApprovalResolver) User(ctx context.Context, obj *store.Approv
 	return required(load(ctx, loadersFrom(ctx).Users, obj.UserID))
 }
 
-// ID is the resolver for the id field.
-func (r *environmentResolver) ID(ctx context.Context, obj *store.Environment) (string, error) {
-	return globalID(typeEnvironment, obj.ID), nil
-}
-
 // EnableAdvancedLogsQuerying is the resolver for the enableAdvancedLogsQuerying field.
 func (r *environmentResolver) EnableAdvancedLogsQuerying(ctx context.Context, obj *store.Environment) (bool, error) {
 	return false, nil
@@ -269,16 +254,6 @@ func (r *environmentResolver) Project(ctx context.Context, obj *store.Environmen
 	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
 }
 
-// ID is the resolver for the id field.
-func (r *groupResolver) ID(ctx context.Context, obj *store.Group) (string, error) {
-	return globalID(typeGroup, obj.ID), nil
-}
-
-// ID is the resolver for the id field.
-func (r *jobResolver) ID(ctx context.Context, obj *store.Job) (string, error) {
-	return globalID(typeJob, obj.ID), nil
-}
-
 // User is the resolver for the user field.
 func (r *jobResolver) User(ctx context.Context, obj *store.Job) (*store.User, error) {
 	if obj.UserID == 0 {
@@ -301,11 +276,6 @@ func (r *jobResolver) Pipeline(ctx context.Context, obj *store.Job) (*store.Pipe
 		return nil, nil
 	}
 	return load(ctx, loadersFrom(ctx).Pipelines, obj.PipelineID)
-}
-
-// ID is the resolver for the id field.
-func (r *mergeRequestResolver) ID(ctx context.Context, obj *store.MergeRequest) (string, error) {
-	return globalID(typeMergeRequest, obj.ID), nil
 }
 
 // Author is the resolver for the author field.
@@ -816,19 +786,9 @@ func (r *mutationResolver) RemoveProjectMember(ctx context.Context, input model.
 	return &model.RemoveProjectMemberPayload{Project: p}, nil
 }
 
-// ID is the resolver for the id field.
-func (r *pipelineResolver) ID(ctx context.Context, obj *store.Pipeline) (string, error) {
-	return globalID(typePipeline, obj.ID), nil
-}
-
 // Project is the resolver for the project field.
 func (r *pipelineResolver) Project(ctx context.Context, obj *store.Pipeline) (*store.Project, error) {
 	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
-}
-
-// ID is the resolver for the id field.
-func (r *projectResolver) ID(ctx context.Context, obj *store.Project) (string, error) {
-	return globalID(typeProject, obj.ID), nil
 }
 
 // CurrentUserAccessLevel is the resolver for the currentUserAccessLevel field.
@@ -1043,11 +1003,6 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*store.Group, err
 	return g, err
 }
 
-// ID is the resolver for the id field.
-func (r *userResolver) ID(ctx context.Context, obj *store.User) (string, error) {
-	return globalID(typeUser, obj.ID), nil
-}
-
 // AccessRule returns AccessRuleResolver implementation.
 func (r *Resolver) AccessRule() AccessRuleResolver { return &accessRuleResolver{r} }
 
@@ -1073,9 +1028,6 @@ func (r *Resolver) DeploymentApproval() DeploymentApprovalResolver {
 // Environment returns EnvironmentResolver implementation.
 func (r *Resolver) Environment() EnvironmentResolver { return &environmentResolver{r} }
 
-// Group returns GroupResolver implementation.
-func (r *Resolver) Group() GroupResolver { return &groupResolver{r} }
-
 // Job returns JobResolver implementation.
 func (r *Resolver) Job() JobResolver { return &jobResolver{r} }
 
@@ -1094,9 +1046,6 @@ func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-// User returns UserResolver implementation.
-func (r *Resolver) User() UserResolver { return &userResolver{r} }
-
 type (
 	accessRuleResolver          struct{ *Resolver }
 	accessTokenResolver         struct{ *Resolver }
@@ -1105,12 +1054,10 @@ type (
 	deploymentResolver          struct{ *Resolver }
 	deploymentApprovalResolver  struct{ *Resolver }
 	environmentResolver         struct{ *Resolver }
-	groupResolver               struct{ *Resolver }
 	jobResolver                 struct{ *Resolver }
 	mergeRequestResolver        struct{ *Resolver }
 	mutationResolver            struct{ *Resolver }
 	pipelineResolver            struct{ *Resolver }
 	projectResolver             struct{ *Resolver }
 	queryResolver               struct{ *Resolver }
-	userResolver                struct{ *Resolver }
 )

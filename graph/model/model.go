@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -16,6 +17,43 @@ import (
 
 // Node is any object with a global ID; resolvers return store records.
 type Node any
+
+// GIDPrefix begins every global ID: gid://deploygraph/Deployment/42.
+const GIDPrefix = "gid://deploygraph/"
+
+// MarshalGlobalID writes an object's number as its global ID, named after
+// the GraphQL type of the object being written. Every type's id is thereby
+// a plain field, written with its object rather than by a resolver of its
+// own (which would cost a goroutine per object).
+func MarshalGlobalID(id int64) graphql.ContextMarshaler {
+	return graphql.ContextWriterFunc(func(ctx context.Context, w io.Writer) error {
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil || fc.Object == "" {
+			return fmt.Errorf("global ID %d written outside an object", id)
+		}
+		io.WriteString(w, strconv.Quote(GIDPrefix+fc.Object+"/"+strconv.FormatInt(id, 10)))
+		return nil
+	})
+}
+
+// UnmarshalGlobalID reads a global ID or a bare number. Arguments and
+// input fields take references as strings and parse them themselves (a
+// reference also names its type); this only completes the scalar.
+func UnmarshalGlobalID(ctx context.Context, v any) (int64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, store.Errorf(store.EInvalid, "an ID must be a string, got %v", v)
+	}
+	num := s
+	if rest, ok := strings.CutPrefix(s, GIDPrefix); ok {
+		_, num, _ = strings.Cut(rest, "/")
+	}
+	id, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, store.Errorf(store.EInvalid, "%q is not a valid global ID (gid://deploygraph/<Type>/<number>)", s)
+	}
+	return id, nil
+}
 
 // TimeFormat is how every time leaves the API: UTC, milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
