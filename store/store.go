@@ -68,13 +68,26 @@ type Options struct {
 	NoSync bool
 	// Clock returns "now"; tests inject a fixed clock.
 	Clock func() time.Time
+	// EventBuffer is how many events a subscriber may fall behind before
+	// its subscription is ended; 0 means DefaultEventBuffer.
+	EventBuffer int
 }
 
 // Store is the deployments domain persisted in one bbolt file.
 type Store struct {
-	db    *bolt.DB
-	now   func() time.Time
-	reads atomic.Int64
+	// IMPORTANT: open write transactions only through update, batch or
+	// changesOf (see there): a commit the event broker never hears of holds
+	// back every later event.
+	db     *bolt.DB
+	now    func() time.Time
+	reads  atomic.Int64
+	events *broker
+	// writing is the write transaction in progress and what it changed;
+	// only the holder of bbolt's writer lock touches it.
+	writing struct {
+		tx      *bolt.Tx
+		changes *changes
+	}
 }
 
 // Open opens (creating if needed) the store at path.
@@ -106,11 +119,19 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, now: opts.Clock}, nil
+	var last int
+	if err := db.View(func(tx *bolt.Tx) error { last = tx.ID(); return nil }); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, now: opts.Clock, events: newBroker(uint64(last)+1, opts.EventBuffer)}, nil
 }
 
-// Close releases the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close ends every subscription and releases the file.
+func (s *Store) Close() error {
+	s.events.close()
+	return s.db.Close()
+}
 
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.db.Path() }
@@ -148,13 +169,23 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
+// update runs fn in a write transaction; what it changes is published
+// once it commits.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return s.db.Update(fn)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		s.changesOf(tx)
+		return fn(tx)
+	})
 }
 
 // batch is update for hot write paths: concurrent calls share one commit
 // (one fsync). IMPORTANT: fn may run more than once, so it must derive
 // everything from tx and only assign results to its caller's variables.
+// Events follow the transaction: a run that is rolled back and retried
+// publishes only what the committed run recorded.
 func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
-	return s.db.Batch(fn)
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		s.changesOf(tx)
+		return fn(tx)
+	})
 }
