@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -24,23 +25,50 @@ type Options struct {
 	Introspection bool
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// CheckOrigin decides whether a browser page may open a WebSocket from
+	// the request's Origin. Nil means SameOrigin; the allowed cross-origin
+	// pages (-cors-origins) are added by wrapping it.
+	CheckOrigin func(r *http.Request) bool
+	// KeepAlive is how often an idle WebSocket is pinged; 0 means 25 s.
+	KeepAlive time.Duration
 }
 
-// NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
-// body, and GET for queries.
+// NewHandler serves GraphQL at a single path: over HTTP, POST with a JSON
+// body and GET for queries; over a WebSocket (GET with Upgrade),
+// subscriptions.
 func NewHandler(s *store.Store, opts Options) http.Handler {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
+	if opts.CheckOrigin == nil {
+		opts.CheckOrigin = SameOrigin
+	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}}))
+	srv.AddTransport(websocketTransport(s, opts.KeepAlive))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	srv.Use(socketExtension{s})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	return authenticate(s, checkRequest(opts.MaxBodyBytes, srv))
+	overHTTP := authenticate(s, checkRequest(opts.MaxBodyBytes, srv))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !IsWebSocketUpgrade(r) {
+			// Any other Upgrade header (h2c, …) is ignored: this is a plain
+			// HTTP request.
+			r.Header.Del("Upgrade")
+			overHTTP.ServeHTTP(w, r)
+			return
+		}
+		if !opts.CheckOrigin(r) {
+			writeError(w, http.StatusForbidden, CodeForbidden, "WebSocket connections from this origin are not allowed")
+			return
+		}
+		// Authentication comes with connection_init (see initSocket).
+		srv.ServeHTTP(w, r.WithContext(withSocket(r.Context())))
+	})
 }
 
 // authenticate resolves the request's token into a viewer and gives the
@@ -70,16 +98,23 @@ func authenticate(s *store.Store, next http.Handler) http.Handler {
 // tokenFrom reads `Authorization: Bearer <token>` or `PRIVATE-TOKEN`.
 func tokenFrom(r *http.Request) (string, bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, _ := strings.Cut(h, " ")
-		if strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token), true
-		}
-		return "", true // an Authorization header we cannot use is a bad token, not anonymity
+		token, _ := bearerToken(h)
+		return token, true // an Authorization header we cannot use is a bad token, not anonymity
 	}
 	if t := r.Header.Get("PRIVATE-TOKEN"); t != "" {
 		return strings.TrimSpace(t), true
 	}
 	return "", false
+}
+
+// bearerToken reads "Bearer <token>"; ok is false for anything else.
+func bearerToken(h string) (token string, ok bool) {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(h), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
 }
 
 // checkRequest refuses requests that are not GraphQL requests with a

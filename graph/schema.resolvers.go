@@ -210,6 +210,16 @@ func (r *deploymentApprovalResolver) User(ctx context.Context, obj *store.Approv
 	return required(load(ctx, loadersFrom(ctx).Users, obj.UserID))
 }
 
+// DeploymentID is the resolver for the deploymentId field.
+func (r *deploymentEventResolver) DeploymentID(ctx context.Context, obj *store.Event) (string, error) {
+	return globalID(typeDeployment, obj.DeploymentID), nil
+}
+
+// Deployment is the resolver for the deployment field.
+func (r *deploymentEventResolver) Deployment(ctx context.Context, obj *store.Event) (*store.Deployment, error) {
+	return load(ctx, loadersFrom(ctx).Deployments, obj.DeploymentID)
+}
+
 // ID is the resolver for the id field.
 func (r *environmentResolver) ID(ctx context.Context, obj *store.Environment) (string, error) {
 	return globalID(typeEnvironment, obj.ID), nil
@@ -267,6 +277,16 @@ func (r *environmentResolver) Deployments(ctx context.Context, obj *store.Enviro
 // Project is the resolver for the project field.
 func (r *environmentResolver) Project(ctx context.Context, obj *store.Environment) (*store.Project, error) {
 	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+}
+
+// EnvironmentID is the resolver for the environmentId field.
+func (r *environmentEventResolver) EnvironmentID(ctx context.Context, obj *store.Event) (string, error) {
+	return globalID(typeEnvironment, obj.EnvironmentID), nil
+}
+
+// Environment is the resolver for the environment field.
+func (r *environmentEventResolver) Environment(ctx context.Context, obj *store.Event) (*store.Environment, error) {
+	return load(ctx, loadersFrom(ctx).Environments, obj.EnvironmentID)
 }
 
 // ID is the resolver for the id field.
@@ -1043,6 +1063,18 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*store.Group, err
 	return g, err
 }
 
+// DeploymentEvents is the resolver for the deploymentEvents field.
+func (r *subscriptionResolver) DeploymentEvents(ctx context.Context, projectID string, environment *string) (<-chan *store.Event, error) {
+	return r.subscribe(ctx, projectID, func(e store.Event) bool {
+		return e.IsDeployment() && (environment == nil || e.Environment == *environment)
+	})
+}
+
+// EnvironmentEvents is the resolver for the environmentEvents field.
+func (r *subscriptionResolver) EnvironmentEvents(ctx context.Context, projectID string) (<-chan *store.Event, error) {
+	return r.subscribe(ctx, projectID, func(e store.Event) bool { return !e.IsDeployment() })
+}
+
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *store.User) (string, error) {
 	return globalID(typeUser, obj.ID), nil
@@ -1070,8 +1102,14 @@ func (r *Resolver) DeploymentApproval() DeploymentApprovalResolver {
 	return &deploymentApprovalResolver{r}
 }
 
+// DeploymentEvent returns DeploymentEventResolver implementation.
+func (r *Resolver) DeploymentEvent() DeploymentEventResolver { return &deploymentEventResolver{r} }
+
 // Environment returns EnvironmentResolver implementation.
 func (r *Resolver) Environment() EnvironmentResolver { return &environmentResolver{r} }
+
+// EnvironmentEvent returns EnvironmentEventResolver implementation.
+func (r *Resolver) EnvironmentEvent() EnvironmentEventResolver { return &environmentEventResolver{r} }
 
 // Group returns GroupResolver implementation.
 func (r *Resolver) Group() GroupResolver { return &groupResolver{r} }
@@ -1094,6 +1132,9 @@ func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
@@ -1104,7 +1145,9 @@ type (
 	approvalRuleSummaryResolver struct{ *Resolver }
 	deploymentResolver          struct{ *Resolver }
 	deploymentApprovalResolver  struct{ *Resolver }
+	deploymentEventResolver     struct{ *Resolver }
 	environmentResolver         struct{ *Resolver }
+	environmentEventResolver    struct{ *Resolver }
 	groupResolver               struct{ *Resolver }
 	jobResolver                 struct{ *Resolver }
 	mergeRequestResolver        struct{ *Resolver }
@@ -1112,5 +1155,6 @@ type (
 	pipelineResolver            struct{ *Resolver }
 	projectResolver             struct{ *Resolver }
 	queryResolver               struct{ *Resolver }
+	subscriptionResolver        struct{ *Resolver }
 	userResolver                struct{ *Resolver }
 )
