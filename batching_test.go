@@ -24,7 +24,7 @@ func TestNestedLookupsAreBatched(t *testing.T) {
 	// cap keep a loaded machine (the race detector, a busy CI) from
 	// splitting a level into two reads.
 	quiet, wait := graph.BatchQuiet, graph.BatchWait
-	graph.BatchQuiet, graph.BatchWait = 5*time.Millisecond, time.Second
+	graph.BatchQuiet, graph.BatchWait = 20*time.Millisecond, time.Second
 	t.Cleanup(func() { graph.BatchQuiet, graph.BatchWait = quiet, wait })
 	s := startServer(t, fixtureDoc(120))
 	token := s.tokenFor(t, userMaintainer)
@@ -32,7 +32,7 @@ func TestNestedLookupsAreBatched(t *testing.T) {
 		best := int64(-1)
 		// The fewest of a few runs: a batch that the scheduler split is
 		// timing, not a per-parent read.
-		for range 3 {
+		for range 5 {
 			before := s.store.Reads()
 			data := s.mustQuery(t, token, pageQuery, map[string]any{"first": first})
 			n := s.store.Reads() - before

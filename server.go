@@ -156,6 +156,9 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 	return nil
 }
 
+// requestTimeout bounds an HTTP request to /graphql (not a WebSocket).
+const requestTimeout = 30 * time.Second
+
 // routes wires every HTTP route.
 func routes(s *store.Store, c config) http.Handler {
 	mux := http.NewServeMux()
@@ -164,8 +167,18 @@ func routes(s *store.Store, c config) http.Handler {
 		MaxDepth:      c.maxDepth,
 		MaxComplexity: c.maxComplexity,
 		CORSOrigins:   c.corsOrigins,
+		// WebSockets: no Origin, the server's own, or one of -cors-origins.
 	})
-	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
+	timed := http.TimeoutHandler(api, requestTimeout, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
+	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
+		// A WebSocket lives as long as its subscriptions, and the timeout
+		// handler's buffered writer cannot hand over the connection.
+		if graph.IsWebSocketUpgrade(r) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		timed.ServeHTTP(w, r)
+	})
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

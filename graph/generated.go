@@ -36,13 +36,16 @@ type ResolverRoot interface {
 	ApprovalRuleSummary() ApprovalRuleSummaryResolver
 	Deployment() DeploymentResolver
 	DeploymentApproval() DeploymentApprovalResolver
+	DeploymentEvent() DeploymentEventResolver
 	Environment() EnvironmentResolver
+	EnvironmentEvent() EnvironmentEventResolver
 	Job() JobResolver
 	MergeRequest() MergeRequestResolver
 	Mutation() MutationResolver
 	Pipeline() PipelineResolver
 	Project() ProjectResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -207,6 +210,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DeploymentEvent struct {
+		Deployment   func(childComplexity int) int
+		DeploymentID func(childComplexity int) int
+		Kind         func(childComplexity int) int
+	}
+
 	DeploymentPermissions struct {
 		ApproveDeployment func(childComplexity int) int
 		DestroyDeployment func(childComplexity int) int
@@ -244,6 +253,12 @@ type ComplexityRoot struct {
 	EnvironmentEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	EnvironmentEvent struct {
+		Environment   func(childComplexity int) int
+		EnvironmentID func(childComplexity int) int
+		Kind          func(childComplexity int) int
 	}
 
 	Group struct {
@@ -435,6 +450,11 @@ type ComplexityRoot struct {
 		Message      func(childComplexity int) int
 	}
 
+	Subscription struct {
+		DeploymentEvents  func(childComplexity int, projectID string, environment *string) int
+		EnvironmentEvents func(childComplexity int, projectID string) int
+	}
+
 	UnlinkMergeRequestsPayload struct {
 		Deployment func(childComplexity int) int
 	}
@@ -521,6 +541,10 @@ type DeploymentResolver interface {
 type DeploymentApprovalResolver interface {
 	User(ctx context.Context, obj *store.Approval) (*store.User, error)
 }
+type DeploymentEventResolver interface {
+	DeploymentID(ctx context.Context, obj *store.Event) (string, error)
+	Deployment(ctx context.Context, obj *store.Event) (*store.Deployment, error)
+}
 type EnvironmentResolver interface {
 	EnableAdvancedLogsQuerying(ctx context.Context, obj *store.Environment) (bool, error)
 	LogsAPIPath(ctx context.Context, obj *store.Environment) (string, error)
@@ -530,6 +554,10 @@ type EnvironmentResolver interface {
 	LastDeployment(ctx context.Context, obj *store.Environment, status *store.DeploymentStatus) (*store.Deployment, error)
 	Deployments(ctx context.Context, obj *store.Environment, orderBy *model.DeploymentOrderBy, sort *model.SortDirection, updatedAfter *time.Time, updatedBefore *time.Time, finishedAfter *time.Time, finishedBefore *time.Time, status *store.DeploymentStatus, statuses []store.DeploymentStatus, ref *string, sha *string, first *int, after *string, last *int, before *string) (*model.DeploymentConnection, error)
 	Project(ctx context.Context, obj *store.Environment) (*store.Project, error)
+}
+type EnvironmentEventResolver interface {
+	EnvironmentID(ctx context.Context, obj *store.Event) (string, error)
+	Environment(ctx context.Context, obj *store.Event) (*store.Environment, error)
 }
 type JobResolver interface {
 	User(ctx context.Context, obj *store.Job) (*store.User, error)
@@ -591,6 +619,10 @@ type QueryResolver interface {
 	Projects(ctx context.Context, search *string, membership *bool, first *int, after *string, last *int, before *string) (*model.ProjectConnection, error)
 	User(ctx context.Context, id *string, username *string) (*store.User, error)
 	Group(ctx context.Context, id string) (*store.Group, error)
+}
+type SubscriptionResolver interface {
+	DeploymentEvents(ctx context.Context, projectID string, environment *string) (<-chan *store.Event, error)
+	EnvironmentEvents(ctx context.Context, projectID string) (<-chan *store.Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1173,6 +1205,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeploymentEdge.Node(childComplexity), true
 
+	case "DeploymentEvent.deployment":
+		if e.ComplexityRoot.DeploymentEvent.Deployment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeploymentEvent.Deployment(childComplexity), true
+	case "DeploymentEvent.deploymentId":
+		if e.ComplexityRoot.DeploymentEvent.DeploymentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeploymentEvent.DeploymentID(childComplexity), true
+	case "DeploymentEvent.kind":
+		if e.ComplexityRoot.DeploymentEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeploymentEvent.Kind(childComplexity), true
+
 	case "DeploymentPermissions.approveDeployment":
 		if e.ComplexityRoot.DeploymentPermissions.ApproveDeployment == nil {
 			break
@@ -1348,6 +1399,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EnvironmentEdge.Node(childComplexity), true
+
+	case "EnvironmentEvent.environment":
+		if e.ComplexityRoot.EnvironmentEvent.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnvironmentEvent.Environment(childComplexity), true
+	case "EnvironmentEvent.environmentId":
+		if e.ComplexityRoot.EnvironmentEvent.EnvironmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnvironmentEvent.EnvironmentID(childComplexity), true
+	case "EnvironmentEvent.kind":
+		if e.ComplexityRoot.EnvironmentEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnvironmentEvent.Kind(childComplexity), true
 
 	case "Group.fullPath":
 		if e.ComplexityRoot.Group.FullPath == nil {
@@ -2322,6 +2392,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StopStaleEnvironmentsPayload.Message(childComplexity), true
 
+	case "Subscription.deploymentEvents":
+		if e.ComplexityRoot.Subscription.DeploymentEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_deploymentEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DeploymentEvents(childComplexity, args["projectId"].(string), args["environment"].(*string)), true
+	case "Subscription.environmentEvents":
+		if e.ComplexityRoot.Subscription.EnvironmentEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_environmentEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.EnvironmentEvents(childComplexity, args["projectId"].(string)), true
+
 	case "UnlinkMergeRequestsPayload.deployment":
 		if e.ComplexityRoot.UnlinkMergeRequestsPayload.Deployment == nil {
 			break
@@ -2540,6 +2633,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -2577,6 +2687,7 @@ also takes the project's full path (` + "`" + `group/project` + "`" + `).
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "RFC 3339 / ISO 8601 in; UTC with millisecond precision out (` + "`" + `2016-08-11T07:36:40.222Z` + "`" + `)."
@@ -3415,6 +3526,44 @@ input RemoveProjectMemberInput {
 type RemoveProjectMemberPayload {
   project: Project!
 }
+
+"""
+Live changes, over WebSocket at /graphql (the ` + "`" + `graphql-transport-ws` + "`" + `
+protocol; authenticate with ` + "`" + `{"authorization": "Bearer <token>"}` + "`" + ` in the
+` + "`" + `connection_init` + "`" + ` payload). An event follows every committed change that a
+reader of the project could see, in commit order; nothing follows a failed
+mutation. A subscriber must be allowed to read the project's contents,
+checked again for every event: one who loses access gets an error and the
+subscription ends. A subscriber that falls too far behind is disconnected.
+"""
+type Subscription {
+  "Deployments of a project created, updated (status, approvals, merge requests) or deleted; ` + "`" + `environment` + "`" + ` keeps one environment's, by exact name."
+  deploymentEvents(projectId: ID!, environment: String): DeploymentEvent!
+  "Environments of a project created, updated (also restarted by a deployment, protected or scheduled for deletion), stopped or deleted."
+  environmentEvents(projectId: ID!): EnvironmentEvent!
+}
+
+"What happened to a deployment or an environment."
+enum EventKind {
+  CREATED
+  UPDATED
+  STOPPED
+  DELETED
+}
+
+type DeploymentEvent {
+  kind: EventKind!
+  deploymentId: ID!
+  "The deployment as it is when the event is delivered; null once deleted."
+  deployment: Deployment
+}
+
+type EnvironmentEvent {
+  kind: EventKind!
+  environmentId: ID!
+  "The environment as it is when the event is delivered; null once deleted."
+  environment: Environment
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3739,6 +3888,18 @@ func (ec *executionContext) childFields_DeploymentEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type DeploymentEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DeploymentEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_DeploymentEvent_kind(ctx, field)
+	case "deploymentId":
+		return ec.fieldContext_DeploymentEvent_deploymentId(ctx, field)
+	case "deployment":
+		return ec.fieldContext_DeploymentEvent_deployment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeploymentEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_DeploymentPermissions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "updateDeployment":
@@ -3815,6 +3976,18 @@ func (ec *executionContext) childFields_EnvironmentEdge(ctx context.Context, fie
 		return ec.fieldContext_EnvironmentEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EnvironmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EnvironmentEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_EnvironmentEvent_kind(ctx, field)
+	case "environmentId":
+		return ec.fieldContext_EnvironmentEvent_environmentId(ctx, field)
+	case "environment":
+		return ec.fieldContext_EnvironmentEvent_environment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnvironmentEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_Group(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5612,6 +5785,42 @@ func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["username"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_deploymentEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "environment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environment"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_environmentEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
 	return args, nil
 }
 
@@ -8058,6 +8267,84 @@ func (ec *executionContext) fieldContext_DeploymentEdge_node(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _DeploymentEvent_kind(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeploymentEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.EventKind) graphql.Marshaler {
+			return ec.marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeploymentEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeploymentEvent", field, false, false, errors.New("field of type EventKind does not have child fields"))
+}
+
+func (ec *executionContext) _DeploymentEvent_deploymentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeploymentEvent_deploymentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeploymentEvent().DeploymentID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeploymentEvent_deploymentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeploymentEvent", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeploymentEvent_deployment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeploymentEvent().Deployment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
+			return ec.marshalODeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeploymentEvent_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeploymentEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deployment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DeploymentPermissions_updateDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8768,6 +9055,84 @@ func (ec *executionContext) fieldContext_EnvironmentEdge_node(_ context.Context,
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Environment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnvironmentEvent_kind(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnvironmentEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.EventKind) graphql.Marshaler {
+			return ec.marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnvironmentEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnvironmentEvent", field, false, false, errors.New("field of type EventKind does not have child fields"))
+}
+
+func (ec *executionContext) _EnvironmentEvent_environmentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnvironmentEvent_environmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EnvironmentEvent().EnvironmentID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnvironmentEvent_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnvironmentEvent", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnvironmentEvent_environment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EnvironmentEvent().Environment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
+			return ec.marshalOEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EnvironmentEvent_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnvironmentEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Environment(ctx, field)
 		},
@@ -12798,6 +13163,94 @@ func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_environmen
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Environment(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_deploymentEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_deploymentEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DeploymentEvents(ctx, fc.Args["projectId"].(string), fc.Args["environment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Event) graphql.Marshaler {
+			return ec.marshalNDeploymentEvent2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_deploymentEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeploymentEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_deploymentEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_environmentEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_environmentEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().EnvironmentEvents(ctx, fc.Args["projectId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Event) graphql.Marshaler {
+			return ec.marshalNEnvironmentEvent2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnvironmentEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_environmentEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -17837,6 +18290,120 @@ func (ec *executionContext) _DeploymentEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var deploymentEventImplementors = []string{"DeploymentEvent"}
+
+func (ec *executionContext) _DeploymentEvent(ctx context.Context, sel ast.SelectionSet, obj *store.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeploymentEvent")
+		case "kind":
+			out.Values[i] = ec._DeploymentEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deploymentId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._DeploymentEvent_deploymentId(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "deployment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._DeploymentEvent_deployment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var deploymentPermissionsImplementors = []string{"DeploymentPermissions"}
 
 func (ec *executionContext) _DeploymentPermissions(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentPermissions) graphql.Marshaler {
@@ -18380,6 +18947,120 @@ func (ec *executionContext) _EnvironmentEdge(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var environmentEventImplementors = []string{"EnvironmentEvent"}
+
+func (ec *executionContext) _EnvironmentEvent(ctx context.Context, sel ast.SelectionSet, obj *store.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, environmentEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnvironmentEvent")
+		case "kind":
+			out.Values[i] = ec._EnvironmentEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "environmentId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._EnvironmentEvent_environmentId(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "environment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._EnvironmentEvent_environment(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20486,6 +21167,28 @@ func (ec *executionContext) _StopStaleEnvironmentsPayload(ctx context.Context, s
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "deploymentEvents":
+		return ec._Subscription_deploymentEvents(ctx, fields[0])
+	case "environmentEvents":
+		return ec._Subscription_environmentEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var unlinkMergeRequestsPayloadImplementors = []string{"UnlinkMergeRequestsPayload"}
 
 func (ec *executionContext) _UnlinkMergeRequestsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnlinkMergeRequestsPayload) graphql.Marshaler {
@@ -21565,6 +22268,16 @@ func (ec *executionContext) marshalNDeploymentEdge2ᚖgithubᚗcomᚋdeploygraph
 	return ec._DeploymentEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDeploymentEvent2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEvent(ctx context.Context, sel ast.SelectionSet, v *store.Event) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DeploymentEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDeploymentPermissions2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentPermissions(ctx context.Context, sel ast.SelectionSet, v *model.DeploymentPermissions) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -21675,6 +22388,16 @@ func (ec *executionContext) marshalNEnvironmentEdge2ᚖgithubᚗcomᚋdeploygrap
 	return ec._EnvironmentEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNEnvironmentEvent2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEvent(ctx context.Context, sel ast.SelectionSet, v *store.Event) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._EnvironmentEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentState(ctx context.Context, v any) (store.EnvironmentState, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentState[tmp]
@@ -21736,6 +22459,38 @@ var (
 		store.TierTesting:     "TESTING",
 		store.TierDevelopment: "DEVELOPMENT",
 		store.TierOther:       "OTHER",
+	}
+)
+
+func (ec *executionContext) unmarshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind(ctx context.Context, v any) (store.EventKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind(ctx context.Context, sel ast.SelectionSet, v store.EventKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind = map[string]store.EventKind{
+		"CREATED": store.EventCreated,
+		"UPDATED": store.EventUpdated,
+		"STOPPED": store.EventStopped,
+		"DELETED": store.EventDeleted,
+	}
+	marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind = map[store.EventKind]string{
+		store.EventCreated: "CREATED",
+		store.EventUpdated: "UPDATED",
+		store.EventStopped: "STOPPED",
+		store.EventDeleted: "DELETED",
 	}
 )
 

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -37,6 +38,12 @@ type Options struct {
 	// CORSOrigins are the browser origins, such as https://app.example.com,
 	// that may call the API from another site. None by default.
 	CORSOrigins []string
+	// CheckOrigin decides whether a browser page may open a WebSocket from
+	// the request's Origin. Nil means RequestOriginAllowed: no Origin, the
+	// server's own, or one of CORSOrigins.
+	CheckOrigin func(r *http.Request) bool
+	// KeepAlive is how often an idle WebSocket is pinged; 0 means 25 s.
+	KeepAlive time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -55,6 +62,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxTokens <= 0 {
 		o.MaxTokens = DefaultMaxTokens
 	}
+	if o.CheckOrigin == nil {
+		o.CheckOrigin = o.RequestOriginAllowed
+	}
 	return o
 }
 
@@ -66,11 +76,13 @@ const (
 	maxPersistedQueryBytes = 32 << 10
 )
 
-// NewHandler serves GraphQL over HTTP at a single path: POST with a JSON
-// body, and GET for queries.
+// NewHandler serves GraphQL at a single path: over HTTP, POST with a JSON
+// body and GET for queries; over a WebSocket (GET with Upgrade),
+// subscriptions.
 func NewHandler(s *store.Store, opts Options) http.Handler {
 	opts = opts.withDefaults()
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}, Complexity: complexity()}))
+	srv.AddTransport(websocketTransport(s, opts.KeepAlive))
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(&queryCache{LRU: lru.New[*ast.QueryDocument](queryCacheSize)})
 	if opts.Introspection {
@@ -82,9 +94,25 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache(persistedQueries, maxPersistedQueryBytes)})
 	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(socketExtension{s})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	return opts.cors(authenticate(s, checkRequest(opts.MaxBodyBytes, srv)))
+	overHTTP := opts.cors(authenticate(s, checkRequest(opts.MaxBodyBytes, srv)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !IsWebSocketUpgrade(r) {
+			// Any other Upgrade header (h2c, …) is ignored: this is a plain
+			// HTTP request.
+			r.Header.Del("Upgrade")
+			overHTTP.ServeHTTP(w, r)
+			return
+		}
+		if !opts.CheckOrigin(r) {
+			writeError(w, http.StatusForbidden, CodeForbidden, "WebSocket connections from this origin are not allowed")
+			return
+		}
+		// Authentication comes with connection_init (see initSocket).
+		srv.ServeHTTP(w, r.WithContext(withSocket(r.Context())))
+	})
 }
 
 // Dashboards send the same few queries again and again: parsing and
@@ -134,16 +162,23 @@ func authenticate(s *store.Store, next http.Handler) http.Handler {
 // tokenFrom reads `Authorization: Bearer <token>` or `PRIVATE-TOKEN`.
 func tokenFrom(r *http.Request) (string, bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, _ := strings.Cut(h, " ")
-		if strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token), true
-		}
-		return "", true // an Authorization header we cannot use is a bad token, not anonymity
+		token, _ := bearerToken(h)
+		return token, true // an Authorization header we cannot use is a bad token, not anonymity
 	}
 	if t := r.Header.Get("PRIVATE-TOKEN"); t != "" {
 		return strings.TrimSpace(t), true
 	}
 	return "", false
+}
+
+// bearerToken reads "Bearer <token>"; ok is false for anything else.
+func bearerToken(h string) (token string, ok bool) {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(h), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
 }
 
 // checkRequest refuses, before gqlgen sees them, requests that cannot be

@@ -200,6 +200,16 @@ func (r *deploymentApprovalResolver) User(ctx context.Context, obj *store.Approv
 	return required(load(ctx, loadersFrom(ctx).Users, obj.UserID))
 }
 
+// DeploymentID is the resolver for the deploymentId field.
+func (r *deploymentEventResolver) DeploymentID(ctx context.Context, obj *store.Event) (string, error) {
+	return globalID(typeDeployment, obj.DeploymentID), nil
+}
+
+// Deployment is the resolver for the deployment field.
+func (r *deploymentEventResolver) Deployment(ctx context.Context, obj *store.Event) (*store.Deployment, error) {
+	return load(ctx, loadersFrom(ctx).Deployments, obj.DeploymentID)
+}
+
 // EnableAdvancedLogsQuerying is the resolver for the enableAdvancedLogsQuerying field.
 func (r *environmentResolver) EnableAdvancedLogsQuerying(ctx context.Context, obj *store.Environment) (bool, error) {
 	return false, nil
@@ -252,6 +262,16 @@ func (r *environmentResolver) Deployments(ctx context.Context, obj *store.Enviro
 // Project is the resolver for the project field.
 func (r *environmentResolver) Project(ctx context.Context, obj *store.Environment) (*store.Project, error) {
 	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+}
+
+// EnvironmentID is the resolver for the environmentId field.
+func (r *environmentEventResolver) EnvironmentID(ctx context.Context, obj *store.Event) (string, error) {
+	return globalID(typeEnvironment, obj.EnvironmentID), nil
+}
+
+// Environment is the resolver for the environment field.
+func (r *environmentEventResolver) Environment(ctx context.Context, obj *store.Event) (*store.Environment, error) {
+	return load(ctx, loadersFrom(ctx).Environments, obj.EnvironmentID)
 }
 
 // User is the resolver for the user field.
@@ -1003,6 +1023,18 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*store.Group, err
 	return g, err
 }
 
+// DeploymentEvents is the resolver for the deploymentEvents field.
+func (r *subscriptionResolver) DeploymentEvents(ctx context.Context, projectID string, environment *string) (<-chan *store.Event, error) {
+	return r.subscribe(ctx, projectID, func(e store.Event) bool {
+		return e.IsDeployment() && (environment == nil || e.Environment == *environment)
+	})
+}
+
+// EnvironmentEvents is the resolver for the environmentEvents field.
+func (r *subscriptionResolver) EnvironmentEvents(ctx context.Context, projectID string) (<-chan *store.Event, error) {
+	return r.subscribe(ctx, projectID, func(e store.Event) bool { return !e.IsDeployment() })
+}
+
 // AccessRule returns AccessRuleResolver implementation.
 func (r *Resolver) AccessRule() AccessRuleResolver { return &accessRuleResolver{r} }
 
@@ -1025,8 +1057,14 @@ func (r *Resolver) DeploymentApproval() DeploymentApprovalResolver {
 	return &deploymentApprovalResolver{r}
 }
 
+// DeploymentEvent returns DeploymentEventResolver implementation.
+func (r *Resolver) DeploymentEvent() DeploymentEventResolver { return &deploymentEventResolver{r} }
+
 // Environment returns EnvironmentResolver implementation.
 func (r *Resolver) Environment() EnvironmentResolver { return &environmentResolver{r} }
+
+// EnvironmentEvent returns EnvironmentEventResolver implementation.
+func (r *Resolver) EnvironmentEvent() EnvironmentEventResolver { return &environmentEventResolver{r} }
 
 // Job returns JobResolver implementation.
 func (r *Resolver) Job() JobResolver { return &jobResolver{r} }
@@ -1046,6 +1084,9 @@ func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
 	accessRuleResolver          struct{ *Resolver }
 	accessTokenResolver         struct{ *Resolver }
@@ -1053,11 +1094,14 @@ type (
 	approvalRuleSummaryResolver struct{ *Resolver }
 	deploymentResolver          struct{ *Resolver }
 	deploymentApprovalResolver  struct{ *Resolver }
+	deploymentEventResolver     struct{ *Resolver }
 	environmentResolver         struct{ *Resolver }
+	environmentEventResolver    struct{ *Resolver }
 	jobResolver                 struct{ *Resolver }
 	mergeRequestResolver        struct{ *Resolver }
 	mutationResolver            struct{ *Resolver }
 	pipelineResolver            struct{ *Resolver }
 	projectResolver             struct{ *Resolver }
 	queryResolver               struct{ *Resolver }
+	subscriptionResolver        struct{ *Resolver }
 )

@@ -94,12 +94,27 @@ func (s *Store) ProtectEnvironment(ctx context.Context, v Viewer, projectID int6
 			return fmt.Errorf("store protection: %w", err)
 		}
 		pe = rec
-		return nil
+		return protectionChanged(tx, s.changesOf(tx), projectID, name)
 	})
 	if err != nil {
 		return nil, internalContext(err, "protect environment %q of project %d", name, projectID)
 	}
 	return pe, nil
+}
+
+// protectionChanged records that the environment of that name, if there is
+// one, reads differently now: its protection changed.
+func protectionChanged(tx *bolt.Tx, ch *changes, projectID int64, name string) error {
+	id := lookupID(tx, bktEnvByName, join(u64(projectID), []byte(name)))
+	if id == 0 {
+		return nil
+	}
+	e, err := getByID[Environment](tx, bktEnvironments, id)
+	if err != nil || e == nil {
+		return err
+	}
+	ch.environment(EventUpdated, e)
+	return nil
 }
 
 // checkRules refuses a rule list a protection could not enforce: a rule
@@ -177,7 +192,10 @@ func (s *Store) UnprotectEnvironment(ctx context.Context, v Viewer, projectID in
 		if pe == nil {
 			return Errorf(ENotFound, msgProtectionNotFound)
 		}
-		return tx.Bucket(bktProtected).Delete(join(u64(projectID), []byte(name)))
+		if err := tx.Bucket(bktProtected).Delete(join(u64(projectID), []byte(name))); err != nil {
+			return err
+		}
+		return protectionChanged(tx, s.changesOf(tx), projectID, name)
 	})
 	if err != nil {
 		return "", internalContext(err, "unprotect environment %q of project %d", name, projectID)
@@ -278,11 +296,14 @@ func (s *Store) ApproveDeployment(ctx context.Context, v Viewer, in NewApproval)
 		if err := putApproval(tx, rec); err != nil {
 			return fmt.Errorf("store approval: %w", err)
 		}
+		ch := s.changesOf(tx)
 		if rec.Status == Rejected {
 			g.d.Status, g.d.UpdatedAt = StatusFailed, now
-			if err := saveDeployment(tx, g.env, g.d, now); err != nil {
+			if err := saveDeployment(tx, ch, EventUpdated, g.env, g.d, now); err != nil {
 				return fmt.Errorf("fail rejected deployment: %w", err)
 			}
+		} else {
+			ch.deployment(EventUpdated, g.env, g.d) // its approvals changed
 		}
 		a, d = rec, g.d
 		return nil

@@ -52,6 +52,7 @@ func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment
 	var d *Deployment
 	err := s.batch(func(tx *bolt.Tx) error {
 		now := s.Now()
+		ch := s.changesOf(tx)
 		// Access first: a caller who may not see the project learns nothing
 		// about it from how their input is judged.
 		_, acc, err := authorize(tx, v, in.ProjectID, Developer)
@@ -66,7 +67,7 @@ func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment
 		if err != nil {
 			return err
 		}
-		env, err := findOrCreateEnvironment(tx, in.ProjectID, in.Environment, now)
+		env, err := findOrCreateEnvironment(tx, ch, in.ProjectID, in.Environment, now)
 		if err != nil {
 			return err
 		}
@@ -95,7 +96,7 @@ func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment
 			Ref: in.Ref, SHA: sha, Tag: in.Tag, Status: status,
 			CreatedAt: now, UpdatedAt: now, UserID: v.UserID(),
 		}
-		return saveDeployment(tx, env, d, now)
+		return saveDeployment(tx, ch, EventCreated, env, d, now)
 	})
 	if err != nil {
 		return nil, err
@@ -140,8 +141,8 @@ func boltSourceLast(b *bolt.Bucket, prefix []byte) ([]byte, error) {
 
 // saveDeployment stores d in its new status, with what reaching that
 // status entails: a finish time, the environment restarted and merge
-// requests linked on SUCCESS.
-func saveDeployment(tx *bolt.Tx, env *Environment, d *Deployment, now time.Time) error {
+// requests linked on SUCCESS. kind is the event the change makes.
+func saveDeployment(tx *bolt.Tx, ch *changes, kind EventKind, env *Environment, d *Deployment, now time.Time) error {
 	if finished(d.Status) {
 		d.FinishedAt = &now
 	}
@@ -155,10 +156,11 @@ func saveDeployment(tx *bolt.Tx, env *Environment, d *Deployment, now time.Time)
 	if err := putDeployment(tx, d); err != nil {
 		return err
 	}
+	ch.deployment(kind, env, d)
 	if d.Status != StatusSuccess {
 		return nil
 	}
-	if err := restartEnvironment(tx, env, now); err != nil {
+	if err := restartEnvironment(tx, ch, env, now); err != nil {
 		return err
 	}
 	if EnvironmentFolder(env.Name) != "" {
@@ -229,7 +231,7 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deployment
 			}
 		}
 		d.Status, d.UpdatedAt = status, now
-		return saveDeployment(tx, env, d, now)
+		return saveDeployment(tx, s.changesOf(tx), EventUpdated, env, d, now)
 	})
 	if err != nil {
 		return nil, err
@@ -241,8 +243,11 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deployment
 func (s *Store) DeleteDeployment(ctx context.Context, v Viewer, deploymentID int64) (*Deployment, error) {
 	var d *Deployment
 	err := s.update(func(tx *bolt.Tx) error {
-		var err error
-		if d, _, _, err = deploymentForWrite(tx, v, deploymentID, Maintainer); err != nil {
+		var (
+			env *Environment
+			err error
+		)
+		if d, env, _, err = deploymentForWrite(tx, v, deploymentID, Maintainer); err != nil {
 			return err
 		}
 		if d.Status == StatusRunning {
@@ -255,7 +260,11 @@ func (s *Store) DeleteDeployment(ctx context.Context, v Viewer, deploymentID int
 		if last != nil && last.ID == d.ID {
 			return Errorf(EFailedPrecondition, "Deployment currently deployed to environment")
 		}
-		return deleteDeploymentRecord(tx, d)
+		if err := deleteDeploymentRecord(tx, d); err != nil {
+			return err
+		}
+		s.changesOf(tx).deployment(EventDeleted, env, d)
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -91,7 +91,7 @@ func (s *Store) CreateEnvironment(ctx context.Context, v Viewer, in NewEnvironme
 		if _, err := requireDeployAccess(tx, v, acc, in.ProjectID, in.Name); err != nil {
 			return err
 		}
-		if err := insertEnvironment(tx, rec, now); err != nil {
+		if err := insertEnvironment(tx, s.changesOf(tx), rec, now); err != nil {
 			return err
 		}
 		e = rec
@@ -142,6 +142,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, v Viewer, in EnvironmentU
 			if err := putEnvironment(tx, rec); err != nil {
 				return err
 			}
+			s.changesOf(tx).environment(EventUpdated, rec)
 		}
 		e = rec
 		return nil
@@ -165,7 +166,7 @@ func (s *Store) StopEnvironment(ctx context.Context, v Viewer, environmentID int
 		if rec.State != EnvAvailable && !(force && rec.State == EnvStopping) {
 			return Errorf(EFailedPrecondition, msgEnvStopFailed)
 		}
-		if err := stopEnvironmentRecord(tx, rec, now); err != nil {
+		if err := stopEnvironmentRecord(tx, s.changesOf(tx), rec, now); err != nil {
 			return err
 		}
 		e = rec
@@ -189,7 +190,7 @@ func (s *Store) DeleteEnvironment(ctx context.Context, v Viewer, environmentID i
 		if rec.State != EnvStopped {
 			return Errorf(EFailedPrecondition, msgEnvDeleteNotStopped)
 		}
-		if err := deleteEnvironmentRecord(tx, rec); err != nil {
+		if err := deleteEnvironmentRecord(tx, s.changesOf(tx), rec); err != nil {
 			return err
 		}
 		e = rec
@@ -226,7 +227,7 @@ func (s *Store) StopStaleEnvironments(ctx context.Context, v Viewer, projectID i
 			if !stale {
 				continue
 			}
-			if err := stopEnvironmentRecord(tx, e, now); err != nil {
+			if err := stopEnvironmentRecord(tx, s.changesOf(tx), e, now); err != nil {
 				return err
 			}
 			stopped = append(stopped, e)
@@ -293,6 +294,7 @@ func (s *Store) DeleteStoppedReviewApps(ctx context.Context, v Viewer, projectID
 			if err := putEnvironment(tx, e); err != nil {
 				return err
 			}
+			s.changesOf(tx).environment(EventUpdated, e)
 		}
 		out.Message = fmt.Sprintf("%s scheduled for deletion", environmentsPhrase(len(out.Scheduled)))
 		return nil
@@ -317,13 +319,14 @@ func (s *Store) SweepEnvironments(ctx context.Context) (stopped, deleted int, er
 		if err != nil {
 			return err
 		}
+		ch := s.changesOf(tx)
 		for _, e := range toStop {
-			if err := stopEnvironmentRecord(tx, e, now); err != nil {
+			if err := stopEnvironmentRecord(tx, ch, e, now); err != nil {
 				return err
 			}
 		}
 		for _, e := range toDelete {
-			if err := deleteEnvironmentRecord(tx, e); err != nil {
+			if err := deleteEnvironmentRecord(tx, ch, e); err != nil {
 				return err
 			}
 		}
@@ -339,7 +342,7 @@ func (s *Store) SweepEnvironments(ctx context.Context) (stopped, deleted int, er
 // restartEnvironment makes a STOPPED or STOPPING environment AVAILABLE
 // again (a deployment reached SUCCESS there); no-op otherwise. A pending
 // scheduled deletion is cancelled: the environment is in use again.
-func restartEnvironment(tx *bolt.Tx, e *Environment, now time.Time) error {
+func restartEnvironment(tx *bolt.Tx, ch *changes, e *Environment, now time.Time) error {
 	if e.State != EnvStopped && e.State != EnvStopping {
 		return nil
 	}
@@ -347,13 +350,14 @@ func restartEnvironment(tx *bolt.Tx, e *Environment, now time.Time) error {
 	if err := putEnvironment(tx, e); err != nil {
 		return fmt.Errorf("restart environment %d: %w", e.ID, err)
 	}
+	ch.environment(EventUpdated, e)
 	return nil
 }
 
 // findOrCreateEnvironment returns the project's environment of that name,
 // or a new one created with createEnvironment's rules (name validated,
 // slug, tier guessed). It checks no access: createDeployment has.
-func findOrCreateEnvironment(tx *bolt.Tx, projectID int64, name string, now time.Time) (*Environment, error) {
+func findOrCreateEnvironment(tx *bolt.Tx, ch *changes, projectID int64, name string, now time.Time) (*Environment, error) {
 	if id := lookupID(tx, bktEnvByName, join(u64(projectID), []byte(name))); id != 0 {
 		e, err := getByID[Environment](tx, bktEnvironments, id)
 		if err != nil || e != nil {
@@ -364,7 +368,7 @@ func findOrCreateEnvironment(tx *bolt.Tx, projectID int64, name string, now time
 		return nil, err
 	}
 	e := &Environment{ProjectID: projectID, Name: name, Tier: GuessTier(name)}
-	if err := insertEnvironment(tx, e, now); err != nil {
+	if err := insertEnvironment(tx, ch, e, now); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -372,7 +376,7 @@ func findOrCreateEnvironment(tx *bolt.Tx, projectID int64, name string, now time
 
 // deleteEnvironmentRecord removes e with its deployments (and their
 // approvals and links), its deployment counters and its index entries.
-func deleteEnvironmentRecord(tx *bolt.Tx, e *Environment) error {
+func deleteEnvironmentRecord(tx *bolt.Tx, ch *changes, e *Environment) error {
 	var ids []int64
 	prefix := join(envScope(e.ID), []byte{byte(OrderByID)})
 	c := tx.Bucket(bktDeployIndex).Cursor()
@@ -390,6 +394,7 @@ func deleteEnvironmentRecord(tx *bolt.Tx, e *Environment) error {
 		if err := deleteDeploymentRecord(tx, d); err != nil {
 			return fmt.Errorf("environment %d: delete deployment %d: %w", e.ID, id, err)
 		}
+		ch.deployment(EventDeleted, e, d)
 	}
 	if err := deletePrefix(tx.Bucket(bktDeployCounts), envScope(e.ID)); err != nil {
 		return err
@@ -403,7 +408,11 @@ func deleteEnvironmentRecord(tx *bolt.Tx, e *Environment) error {
 	if err := tx.Bucket(bktProjectEnvs).Delete(pair(e.ProjectID, e.ID)); err != nil {
 		return err
 	}
-	return tx.Bucket(bktEnvironments).Delete(u64(e.ID))
+	if err := tx.Bucket(bktEnvironments).Delete(u64(e.ID)); err != nil {
+		return err
+	}
+	ch.environment(EventDeleted, e)
+	return nil
 }
 
 // environmentForChange loads an environment for update, stop or delete by
@@ -435,7 +444,7 @@ func environmentForChange(tx *bolt.Tx, v Viewer, id int64) (*Environment, error)
 
 // insertEnvironment stores a new AVAILABLE environment with a fresh id and
 // a slug unique in its project; its name must be free.
-func insertEnvironment(tx *bolt.Tx, e *Environment, now time.Time) error {
+func insertEnvironment(tx *bolt.Tx, ch *changes, e *Environment, now time.Time) error {
 	if lookupID(tx, bktEnvByName, join(u64(e.ProjectID), []byte(e.Name))) != 0 {
 		return Errorf(EConflict, msgEnvNameTaken)
 	}
@@ -451,6 +460,7 @@ func insertEnvironment(tx *bolt.Tx, e *Environment, now time.Time) error {
 	if err := putEnvironment(tx, e); err != nil {
 		return fmt.Errorf("store environment %d: %w", id, err)
 	}
+	ch.environment(EventCreated, e)
 	return nil
 }
 
@@ -483,11 +493,12 @@ func randomSlugSuffix(n int) string {
 
 // stopEnvironmentRecord moves e to STOPPED; callers check the state it may
 // come from.
-func stopEnvironmentRecord(tx *bolt.Tx, e *Environment, now time.Time) error {
+func stopEnvironmentRecord(tx *bolt.Tx, ch *changes, e *Environment, now time.Time) error {
 	e.State, e.AutoStopAt, e.UpdatedAt = EnvStopped, nil, now
 	if err := putEnvironment(tx, e); err != nil {
 		return fmt.Errorf("stop environment %d: %w", e.ID, err)
 	}
+	ch.environment(EventStopped, e)
 	return nil
 }
 

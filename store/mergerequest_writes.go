@@ -201,12 +201,14 @@ func (s *Store) LinkMergeRequests(ctx context.Context, v Viewer, deploymentID in
 		if d, ids, err = linkTarget(tx, v, deploymentID, mergeRequestIDs); err != nil {
 			return err
 		}
+		changed := false
 		for _, id := range ids {
+			changed = changed || tx.Bucket(bktDeployMRs).Get(pair(d.ID, id)) == nil
 			if err := putLink(tx, d.ID, id); err != nil {
 				return fmt.Errorf("link deployment %d to merge request %d: %w", d.ID, id, err)
 			}
 		}
-		return nil
+		return linksChanged(tx, s.changesOf(tx), d, changed)
 	})
 	if err != nil {
 		return nil, err
@@ -226,7 +228,9 @@ func (s *Store) UnlinkMergeRequests(ctx context.Context, v Viewer, deploymentID 
 		if d, ids, err = linkTarget(tx, v, deploymentID, mergeRequestIDs); err != nil {
 			return err
 		}
+		changed := false
 		for _, id := range ids {
+			changed = changed || tx.Bucket(bktDeployMRs).Get(pair(d.ID, id)) != nil
 			if err := tx.Bucket(bktDeployMRs).Delete(pair(d.ID, id)); err != nil {
 				return fmt.Errorf("unlink deployment %d from merge request %d: %w", d.ID, id, err)
 			}
@@ -234,10 +238,23 @@ func (s *Store) UnlinkMergeRequests(ctx context.Context, v Viewer, deploymentID 
 				return fmt.Errorf("unlink merge request %d from deployment %d: %w", id, d.ID, err)
 			}
 		}
-		return nil
+		return linksChanged(tx, s.changesOf(tx), d, changed)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// linksChanged records that d's merge requests changed, when they did.
+func linksChanged(tx *bolt.Tx, ch *changes, d *Deployment, changed bool) error {
+	if !changed {
+		return nil
+	}
+	env, err := getByID[Environment](tx, bktEnvironments, d.EnvironmentID)
+	if err != nil || env == nil {
+		return err
+	}
+	ch.deployment(EventUpdated, env, d)
+	return nil
 }

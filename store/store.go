@@ -68,14 +68,27 @@ type Options struct {
 	NoSync bool
 	// Clock returns "now"; tests inject a fixed clock.
 	Clock func() time.Time
+	// EventBuffer is how many events a subscriber may fall behind before
+	// its subscription is ended; 0 means DefaultEventBuffer.
+	EventBuffer int
 }
 
 // Store is the deployments domain persisted in one bbolt file.
 type Store struct {
+	// IMPORTANT: open write transactions only through update, batch or
+	// changesOf (see there): a commit the event broker never hears of holds
+	// back every later event.
 	db      *bolt.DB
 	commits *committer
 	now     func() time.Time
 	reads   atomic.Int64
+	events  *broker
+	// writing is the write transaction in progress and what it changed;
+	// only the holder of bbolt's writer lock touches it.
+	writing struct {
+		tx      *bolt.Tx
+		changes *changes
+	}
 }
 
 // Open opens (creating if needed) the store at path.
@@ -112,12 +125,19 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, commits: startCommitter(db), now: opts.Clock}, nil
+	var last int
+	if err := db.View(func(tx *bolt.Tx) error { last = tx.ID(); return nil }); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, commits: startCommitter(db), now: opts.Clock, events: newBroker(uint64(last)+1, opts.EventBuffer)}, nil
 }
 
-// Close lets the write in flight commit and releases the file.
+// Close lets the write in flight commit, ends every subscription and
+// releases the file.
 func (s *Store) Close() error {
 	s.commits.stop()
+	s.events.close()
 	return s.db.Close()
 }
 
@@ -157,13 +177,28 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
+// update runs fn in a write transaction; what it changes is published
+// once it commits.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return s.db.Update(fn)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		s.changesOf(tx)
+		return fn(tx)
+	})
 }
 
 // batch is update for hot write paths: concurrent calls share one commit
 // (one fsync). IMPORTANT: fn may run more than once, so it must derive
 // everything from tx and only assign results to its caller's variables.
+// Events follow the transaction: a run that is rolled back and retried
+// publishes only what the committed run recorded.
 func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
-	return s.commits.do(fn)
+	return s.commits.do(s.recording(fn))
+}
+
+// recording makes fn record its changes for the transaction it runs in.
+func (s *Store) recording(fn func(tx *bolt.Tx) error) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		s.changesOf(tx)
+		return fn(tx)
+	}
 }

@@ -264,6 +264,16 @@ type StopStaleEnvironmentsPayload struct {
 	Environments []*store.Environment `json:"environments"`
 }
 
+// Live changes, over WebSocket at /graphql (the `graphql-transport-ws`
+// protocol; authenticate with `{"authorization": "Bearer <token>"}` in the
+// `connection_init` payload). An event follows every committed change that a
+// reader of the project could see, in commit order; nothing follows a failed
+// mutation. A subscriber must be allowed to read the project's contents,
+// checked again for every event: one who loses access gets an error and the
+// subscription ends. A subscriber that falls too far behind is disconnected.
+type Subscription struct {
+}
+
 type UnlinkMergeRequestsInput struct {
 	DeploymentID    string   `json:"deploymentId"`
 	MergeRequestIds []string `json:"mergeRequestIds"`
