@@ -166,6 +166,7 @@ func routes(s *store.Store, c config) http.Handler {
 		CORSOrigins:   c.corsOrigins,
 	})
 	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
+	mux.Handle("GET /admin/backup", graph.NewBackupHandler(s))
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
