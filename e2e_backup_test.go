@@ -78,26 +78,24 @@ func TestBackupWhileWriting(t *testing.T) {
 	const fixtureN = 30
 	s := startServer(t, fixtureDoc(fixtureN))
 	dev := s.tokenFor(t, userDeveloper)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
 	var (
+		stop  atomic.Bool
 		mu    sync.Mutex
 		acked []createdDeployment
 		n     atomic.Int64
 		wg    sync.WaitGroup
 		errs  = make(chan error, 16)
 	)
+	// Each writer finishes the request it is sending when told to stop, so
+	// that no write outlives the test.
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				d, err := createDeploymentOver(ctx, http.DefaultClient, s.url, dev, "acme/app", "staging", w*100000+i)
+			for i := 0; !stop.Load(); i++ {
+				d, err := createDeploymentOver(context.Background(), http.DefaultClient, s.url, dev, "acme/app", "staging", w*100000+i)
 				if err != nil {
-					if ctx.Err() == nil {
-						errs <- err
-					}
+					errs <- err
 					return
 				}
 				mu.Lock()
@@ -129,7 +127,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	f.Close()
 	// Reads go on too while the writers run.
 	s.mustQuery(t, dev, `{ project(id: "acme/app") { deployments { count } } }`, nil)
-	cancel()
+	stop.Store(true)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
