@@ -179,6 +179,7 @@ func routes(s *store.Store, c config) http.Handler {
 		}
 		timed.ServeHTTP(w, r)
 	})
+	mux.Handle("GET /admin/backup", graph.NewBackupHandler(s))
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -140,23 +141,49 @@ func (c *queryCache) Add(ctx context.Context, query string, doc *ast.QueryDocume
 // whole request: it is never treated as anonymous.
 func authenticate(s *store.Store, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		var viewer store.Viewer
-		if secret, ok := tokenFrom(r); ok {
-			u, err := s.Authenticate(ctx, secret)
-			if err != nil {
-				status, code := http.StatusUnauthorized, CodeUnauthenticated
-				if store.ErrorCode(err) != store.EUnauthenticated {
-					status, code = http.StatusInternalServerError, CodeInternal
-				}
-				writeError(w, status, code, publicMessage(err))
-				return
-			}
-			viewer.User = u
+		viewer, err := viewerOf(s, r)
+		if err != nil {
+			writeRefusal(w, err)
+			return
 		}
-		ctx = WithLoaders(WithViewer(ctx, viewer), NewLoaders(s))
+		ctx := WithLoaders(WithViewer(r.Context(), viewer), NewLoaders(s))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// viewerOf resolves the request's token into a viewer: anonymous without a
+// token, an error for a token that does not authenticate.
+func viewerOf(s *store.Store, r *http.Request) (store.Viewer, error) {
+	var viewer store.Viewer
+	if secret, ok := tokenFrom(r); ok {
+		u, err := s.Authenticate(r.Context(), secret)
+		if err != nil {
+			return viewer, err
+		}
+		viewer.User = u
+	}
+	return viewer, nil
+}
+
+// refusals are the HTTP statuses of requests refused before any work:
+// without a valid token, or without the right.
+var refusals = map[store.Code]struct {
+	status int
+	code   string
+}{
+	store.EUnauthenticated: {http.StatusUnauthorized, CodeUnauthenticated},
+	store.EForbidden:       {http.StatusForbidden, CodeForbidden},
+}
+
+// writeRefusal answers a request refused outside GraphQL execution; any
+// error but a refusal is an internal one.
+func writeRefusal(w http.ResponseWriter, err error) {
+	if r, ok := refusals[store.ErrorCode(err)]; ok {
+		writeError(w, r.status, r.code, publicMessage(err))
+		return
+	}
+	slog.Error("request failed", "error", err.Error())
+	writeError(w, http.StatusInternalServerError, CodeInternal, "Internal server error")
 }
 
 // tokenFrom reads `Authorization: Bearer <token>` or `PRIVATE-TOKEN`.
