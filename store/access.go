@@ -175,13 +175,15 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 		return nil, Errorf(EUnauthenticated, "Invalid, expired or revoked token")
 	}
 	if touch {
-		err = s.db.Batch(func(tx *bolt.Tx) error {
-			t, err := getByID[AccessToken](tx, bktTokens, tok.ID)
-			if err != nil || t == nil {
-				return err
-			}
-			t.LastUsedAt = &now
-			return putJSON(tx, bktTokens, u64(t.ID), t)
+		err = s.onTx.run(TxWrite, func() error {
+			return s.db.Batch(func(tx *bolt.Tx) error {
+				t, err := getByID[AccessToken](tx, bktTokens, tok.ID)
+				if err != nil || t == nil {
+					return err
+				}
+				t.LastUsedAt = &now
+				return putJSON(tx, bktTokens, u64(t.ID), t)
+			})
 		})
 		if err != nil {
 			return nil, err

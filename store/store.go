@@ -68,6 +68,29 @@ type Options struct {
 	NoSync bool
 	// Clock returns "now"; tests inject a fixed clock.
 	Clock func() time.Time
+	// OnTx, when set, hears of every transaction as it ends: its kind
+	// (TxRead or TxWrite), how long it took and its error. It must be
+	// cheap and safe for concurrent use.
+	OnTx func(kind string, d time.Duration, err error)
+}
+
+// Transaction kinds, as Options.OnTx receives them.
+const (
+	TxRead  = "read"
+	TxWrite = "write"
+)
+
+// txHook times transactions for Options.OnTx; a nil hook only runs them.
+type txHook func(kind string, d time.Duration, err error)
+
+func (h txHook) run(kind string, tx func() error) error {
+	if h == nil {
+		return tx()
+	}
+	start := time.Now()
+	err := tx()
+	h(kind, time.Since(start), err)
+	return err
 }
 
 // Store is the deployments domain persisted in one bbolt file.
@@ -75,6 +98,7 @@ type Store struct {
 	db      *bolt.DB
 	commits *committer
 	now     func() time.Time
+	onTx    txHook
 	reads   atomic.Int64
 }
 
@@ -112,7 +136,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, commits: startCommitter(db), now: opts.Clock}, nil
+	return &Store{db: db, commits: startCommitter(db, opts.OnTx), now: opts.Clock, onTx: opts.OnTx}, nil
 }
 
 // Close lets the write in flight commit and releases the file.
@@ -154,11 +178,11 @@ func (s *Store) Check() error {
 
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	s.reads.Add(1)
-	return s.db.View(fn)
+	return s.onTx.run(TxRead, func() error { return s.db.View(fn) })
 }
 
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return s.db.Update(fn)
+	return s.onTx.run(TxWrite, func() error { return s.db.Update(fn) })
 }
 
 // batch is update for hot write paths: concurrent calls share one commit
