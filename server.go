@@ -23,6 +23,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 
 	"github.com/deploygraph/deploygraph/graph"
+	"github.com/deploygraph/deploygraph/graph/observe"
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -40,6 +41,9 @@ type config struct {
 	corsOrigins   []string
 	maxDepth      int
 	maxComplexity int
+
+	// logger takes the request log lines; nil is slog's default logger.
+	logger *slog.Logger
 }
 
 // parseFlags reads the flags; an environment variable gives a flag its
@@ -104,14 +108,17 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-// app is a running deploygraph: its store and its HTTP routes.
+// app is a running deploygraph: its store, its metrics and its HTTP routes.
 type app struct {
 	store   *store.Store
+	metrics *observe.Metrics
 	handler http.Handler
 }
 
 // newApp opens the store, loads data and bootstraps the admin token.
 func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
+	m := observe.NewMetrics()
+	opts.OnTx = m.ObserveTx
 	s, err := store.Open(c.db, opts)
 	if err != nil {
 		return nil, err
@@ -120,7 +127,7 @@ func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
 		s.Close()
 		return nil, err
 	}
-	return &app{store: s, handler: routes(s, c)}, nil
+	return &app{store: s, metrics: m, handler: routes(s, c, m)}, nil
 }
 
 // prepareStore runs the imports, then the admin-token bootstrap (so that
@@ -156,17 +163,20 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 	return nil
 }
 
-// routes wires every HTTP route.
-func routes(s *store.Store, c config) http.Handler {
+// routes wires every HTTP route; each request is logged and, when it is a
+// GraphQL request, counted.
+func routes(s *store.Store, c config, m *observe.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	api := graph.NewHandler(s, graph.Options{
 		Introspection: c.introspection,
 		MaxDepth:      c.maxDepth,
 		MaxComplexity: c.maxComplexity,
 		CORSOrigins:   c.corsOrigins,
+		Metrics:       m,
 	})
 	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
 	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
+	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(schemaSDL)
@@ -181,7 +191,11 @@ func routes(s *store.Store, c config) http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux
+	logger := c.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return observe.Middleware(logger, m, mux)
 }
 
 func main() {

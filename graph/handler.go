@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/deploygraph/deploygraph/graph/observe"
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	// CORSOrigins are the browser origins, such as https://app.example.com,
 	// that may call the API from another site. None by default.
 	CORSOrigins []string
+	// Metrics, when set, receive the dataloaders' batch sizes. The
+	// request metrics and log lines come from observe.Middleware.
+	Metrics *observe.Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -82,9 +86,14 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache(persistedQueries, maxPersistedQueryBytes)})
 	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(observe.Operations{})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	return opts.cors(authenticate(s, checkRequest(opts.MaxBodyBytes, srv)))
+	api := opts.cors(authenticate(s, opts.Metrics, checkRequest(opts.MaxBodyBytes, srv)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		observe.GraphQLRequest(r.Context())
+		api.ServeHTTP(w, r)
+	})
 }
 
 // Dashboards send the same few queries again and again: parsing and
@@ -110,7 +119,7 @@ func (c *queryCache) Add(ctx context.Context, query string, doc *ast.QueryDocume
 // authenticate resolves the request's token into a viewer and gives the
 // request its own dataloaders. A token that does not authenticate fails the
 // whole request: it is never treated as anonymous.
-func authenticate(s *store.Store, next http.Handler) http.Handler {
+func authenticate(s *store.Store, m *observe.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var viewer store.Viewer
@@ -121,12 +130,12 @@ func authenticate(s *store.Store, next http.Handler) http.Handler {
 				if store.ErrorCode(err) != store.EUnauthenticated {
 					status, code = http.StatusInternalServerError, CodeInternal
 				}
-				writeError(w, status, code, publicMessage(err))
+				writeError(w, r, status, code, publicMessage(err))
 				return
 			}
 			viewer.User = u
 		}
-		ctx = WithLoaders(WithViewer(ctx, viewer), NewLoaders(s))
+		ctx = WithLoaders(WithViewer(ctx, viewer), NewLoaders(s, m.ObserveBatch))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -157,27 +166,27 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 		case http.MethodPost:
 			mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mediaType != "application/json" {
-				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
+				writeError(w, r, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
 				return
 			}
 			if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
-				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request body must be UTF-8")
+				writeError(w, r, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request body must be UTF-8")
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 			if err != nil {
 				var tooLarge *http.MaxBytesError
 				if errors.As(err, &tooLarge) {
-					writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, "The request body is larger than the limit")
+					writeError(w, r, http.StatusRequestEntityTooLarge, CodeBadRequest, "The request body is larger than the limit")
 					return
 				}
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
+				writeError(w, r, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		default:
 			w.Header().Set("Allow", "GET, POST")
-			writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Use GET or POST")
+			writeError(w, r, http.StatusMethodNotAllowed, CodeBadRequest, "Use GET or POST")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -185,7 +194,8 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 }
 
 // writeError answers a request that never reached execution.
-func writeError(w http.ResponseWriter, status int, code, message string) {
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	observe.NoteError(r.Context(), code)
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(status)
 	writeJSON(w, errorResponse{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})
