@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +45,7 @@ type config struct {
 	corsOrigins   []string
 	maxDepth      int
 	maxComplexity int
+	graphiqlDir   string
 
 	// logger takes the request log lines; nil is slog's default logger.
 	logger *slog.Logger
@@ -62,6 +67,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
 		"highest cost of an operation; a connection multiplies its children by first/last (default 20)")
+	fs.StringVar(&c.graphiqlDir, "graphiql-assets", "",
+		"serve GraphiQL's scripts and stylesheet from this folder instead of a CDN (see README)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,6 +124,10 @@ type app struct {
 
 // newApp opens the store, loads data and bootstraps the admin token.
 func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
+	graphiql, err := graphiqlPage(c.graphiqlDir)
+	if err != nil {
+		return nil, err
+	}
 	m := observe.NewMetrics()
 	opts.OnTx = m.ObserveTx
 	s, err := store.Open(c.db, opts)
@@ -127,7 +138,7 @@ func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
 		s.Close()
 		return nil, err
 	}
-	return &app{store: s, metrics: m, handler: routes(s, c, m)}, nil
+	return &app{store: s, metrics: m, handler: routes(s, c, m, graphiql)}, nil
 }
 
 // prepareStore runs the imports, then the admin-token bootstrap (so that
@@ -165,7 +176,7 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 
 // routes wires every HTTP route; each request is logged and, when it is a
 // GraphQL request, counted.
-func routes(s *store.Store, c config, m *observe.Metrics) http.Handler {
+func routes(s *store.Store, c config, m *observe.Metrics, graphiql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	api := graph.NewHandler(s, graph.Options{
 		Introspection: c.introspection,
@@ -175,7 +186,10 @@ func routes(s *store.Store, c config, m *observe.Metrics) http.Handler {
 		Metrics:       m,
 	})
 	mux.Handle("/graphql", http.TimeoutHandler(api, 30*time.Second, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`))
-	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
+	mux.Handle("GET /{$}", graphiql)
+	if c.graphiqlDir != "" {
+		mux.Handle("GET "+graphiqlAssetsPath, http.StripPrefix(graphiqlAssetsPath, graphiqlAssets(c.graphiqlDir)))
+	}
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -196,6 +210,47 @@ func routes(s *store.Store, c config, m *observe.Metrics) http.Handler {
 		logger = slog.Default()
 	}
 	return observe.Middleware(logger, m, mux)
+}
+
+// graphiqlAssetsPath is where the -graphiql-assets folder is served.
+const graphiqlAssetsPath = "/graphiql-assets/"
+
+// graphiqlFiles are the files GraphiQL's page loads, as the npm packages
+// graphiql 4.1.2, react 18.2.0 and react-dom 18.2.0 ship them.
+var graphiqlFiles = []string{"graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"}
+
+// graphiqlPage is GraphiQL, loading its files from the CDN or, given a
+// folder, from this server, with the files' hashes as integrity checks.
+func graphiqlPage(dir string) (http.Handler, error) {
+	if dir == "" {
+		return playground.Handler("deploygraph", "/graphql"), nil
+	}
+	sri := make(map[string]string, len(graphiqlFiles))
+	for _, name := range graphiqlFiles {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("-graphiql-assets: %w", err)
+		}
+		sum := sha256.Sum256(data)
+		sri[name] = "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+	}
+	asset := func(name string) string { return graphiqlAssetsPath + name }
+	return playground.Handler("deploygraph", "/graphql",
+		playground.WithGraphiqlVersion(asset("graphiql.min.js"), asset("graphiql.min.css"), sri["graphiql.min.js"], sri["graphiql.min.css"]),
+		playground.WithGraphiqlReactVersion(asset("react.production.min.js"), asset("react-dom.production.min.js"),
+			sri["react.production.min.js"], sri["react-dom.production.min.js"]),
+	), nil
+}
+
+// graphiqlAssets serves the GraphiQL files of dir, and nothing else of it.
+func graphiqlAssets(dir string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(graphiqlFiles, r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, filepath.Join(dir, r.URL.Path))
+	})
 }
 
 func main() {
