@@ -91,7 +91,9 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv.SetRecoverFunc(recoverPanic)
 	api := opts.cors(authenticate(s, opts.Metrics, checkRequest(opts.MaxBodyBytes, srv)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		observe.GraphQLRequest(r.Context())
+		if r.Method != http.MethodOptions { // a CORS preflight asks nothing of GraphQL
+			observe.GraphQLRequest(r.Context())
+		}
 		api.ServeHTTP(w, r)
 	})
 }
