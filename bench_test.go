@@ -212,7 +212,7 @@ func startBenchServer(tb testing.TB, src string, opts store.Options) *benchServe
 	if err := copyFile(db, src); err != nil {
 		tb.Fatal(err)
 	}
-	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true}, opts)
+	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true, logger: discardLogger}, opts)
 	if err != nil {
 		tb.Fatalf("start server: %v", err)
 	}
@@ -562,7 +562,7 @@ func startWriteServer(tb testing.TB, opts store.Options) (*benchServer, string) 
 	}
 	dir := tb.TempDir()
 	raw, _ := json.Marshal(doc)
-	c := config{db: filepath.Join(dir, "deploygraph.db"), importFile: filepath.Join(dir, "import.json"), adminToken: benchAdminToken}
+	c := config{db: filepath.Join(dir, "deploygraph.db"), importFile: filepath.Join(dir, "import.json"), adminToken: benchAdminToken, logger: discardLogger}
 	if err := os.WriteFile(c.importFile, raw, 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -765,7 +765,7 @@ func BenchmarkServe(b *testing.B) {
 	if err := copyFile(db, benchStore(b, n)); err != nil {
 		b.Fatal(err)
 	}
-	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true}, store.Options{})
+	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true, logger: discardLogger}, store.Options{})
 	if err != nil {
 		b.Fatalf("start server: %v", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Ensure that SIGTERM lets the requests in flight finish: the server stops
@@ -119,4 +121,43 @@ func mustHost(t testing.TB, raw string) string {
 		t.Fatal(err)
 	}
 	return u.Host
+}
+
+// Ensure that SIGTERM ends subscriptions with a proper close (1001, going
+// away) before the server exits 0.
+func TestShutdownClosesSubscriptions(t *testing.T) {
+	dir := t.TempDir()
+	p := startProcess(t, "-db", filepath.Join(dir, "deploygraph.db"), "-admin-token", rootToken,
+		"-import", writeDoc(t, dir, "import.json", fixtureDoc(3)))
+	c := wsConnect(t, &testServer{url: p.url}, rootToken)
+	c.subscribe(t, "envs", envEventsSub, map[string]any{"p": "acme/app"})
+	active := func() float64 {
+		resp, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		text, _ := io.ReadAll(resp.Body)
+		return metricValue(string(text), "deploygraph_graphql_active_subscriptions")
+	}
+	for deadline := time.Now().Add(wsWait); active() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscription did not start\n%s", p.log())
+		}
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(wsWait):
+		t.Fatal("the subscription stayed open after SIGTERM")
+	}
+	if got := websocket.CloseStatus(c.err); got != websocket.StatusGoingAway {
+		t.Errorf("close status %d (%v), want 1001 going away", got, c.err)
+	}
+	if err := p.wait(t, 10*time.Second); err != nil {
+		t.Errorf("exit: %v\n%s", err, p.log())
+	}
 }

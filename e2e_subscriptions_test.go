@@ -419,3 +419,31 @@ func TestE2ESubscriptionSlowSubscriber(t *testing.T) {
 	}
 	waitSubscribers(t, s, 1)
 }
+
+// Ensure that /metrics counts the subscriptions being served, and stops
+// counting one when its client goes away.
+func TestE2ESubscriptionsAreCounted(t *testing.T) {
+	s, _ := startObservedServer(t)
+	active := func() float64 {
+		t.Helper()
+		_, text := send(t, must(http.NewRequest(http.MethodGet, s.url+"/metrics", nil)))
+		return metricValue(text, "deploygraph_graphql_active_subscriptions")
+	}
+	if got := active(); got != 0 {
+		t.Fatalf("active subscriptions before any: %v", got)
+	}
+	c := wsConnect(t, s, rootToken)
+	c.subscribe(t, "envs", envEventsSub, map[string]any{"p": "qa-group/website"})
+	waitSubscribers(t, s, 1)
+	if got := active(); got != 1 {
+		t.Fatalf("active subscriptions with one open: %v", got)
+	}
+	c.conn.CloseNow()
+	deadline := time.Now().Add(wsWait)
+	for active() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("active subscriptions after the client left: %v", active())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -32,6 +32,15 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("cors-origins: got %v, want %v", c.corsOrigins, want)
 		}
 	})
+	t.Run("GraphiQLAssets", func(t *testing.T) {
+		c, err := parseFlags([]string{"-graphiql-assets", "/srv/graphiql"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.graphiqlDir != "/srv/graphiql" {
+			t.Errorf("graphiql-assets: got %q, want /srv/graphiql", c.graphiqlDir)
+		}
+	})
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +27,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 
 	"github.com/deploygraph/deploygraph/graph"
+	"github.com/deploygraph/deploygraph/graph/observe"
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -40,6 +45,10 @@ type config struct {
 	corsOrigins   []string
 	maxDepth      int
 	maxComplexity int
+	graphiqlDir   string
+
+	// logger takes the request log lines; nil is slog's default logger.
+	logger *slog.Logger
 }
 
 // parseFlags reads the flags; an environment variable gives a flag its
@@ -58,6 +67,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
 		"highest cost of an operation; a connection multiplies its children by first/last (default 20)")
+	fs.StringVar(&c.graphiqlDir, "graphiql-assets", "",
+		"serve GraphiQL's scripts and stylesheet from this folder instead of a CDN (see README)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -104,14 +115,22 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-// app is a running deploygraph: its store and its HTTP routes.
+// app is a running deploygraph: its store, its metrics and its HTTP routes.
 type app struct {
 	store   *store.Store
+	metrics *observe.Metrics
+	api     *graph.Handler
 	handler http.Handler
 }
 
 // newApp opens the store, loads data and bootstraps the admin token.
 func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
+	graphiql, err := graphiqlPage(c.graphiqlDir)
+	if err != nil {
+		return nil, err
+	}
+	m := observe.NewMetrics()
+	opts.OnTx = m.ObserveTx
 	s, err := store.Open(c.db, opts)
 	if err != nil {
 		return nil, err
@@ -120,7 +139,9 @@ func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
 		s.Close()
 		return nil, err
 	}
-	return &app{store: s, handler: routes(s, c)}, nil
+	a := &app{store: s, metrics: m}
+	a.handler, a.api = routes(s, c, m, graphiql)
+	return a, nil
 }
 
 // prepareStore runs the imports, then the admin-token bootstrap (so that
@@ -159,14 +180,16 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 // requestTimeout bounds an HTTP request to /graphql (not a WebSocket).
 const requestTimeout = 30 * time.Second
 
-// routes wires every HTTP route.
-func routes(s *store.Store, c config) http.Handler {
+// routes wires every HTTP route; each request is logged and, when it is a
+// GraphQL request, counted.
+func routes(s *store.Store, c config, m *observe.Metrics, graphiql http.Handler) (http.Handler, *graph.Handler) {
 	mux := http.NewServeMux()
 	api := graph.NewHandler(s, graph.Options{
 		Introspection: c.introspection,
 		MaxDepth:      c.maxDepth,
 		MaxComplexity: c.maxComplexity,
 		CORSOrigins:   c.corsOrigins,
+		Metrics:       m,
 		// WebSockets: no Origin, the server's own, or one of -cors-origins.
 	})
 	timed := http.TimeoutHandler(api, requestTimeout, `{"errors":[{"message":"The request took too long","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
@@ -180,7 +203,11 @@ func routes(s *store.Store, c config) http.Handler {
 		timed.ServeHTTP(w, r)
 	})
 	mux.Handle("GET /admin/backup", graph.NewBackupHandler(s))
-	mux.Handle("GET /{$}", playground.Handler("deploygraph", "/graphql"))
+	mux.Handle("GET /{$}", graphiql)
+	if c.graphiqlDir != "" {
+		mux.Handle("GET "+graphiqlAssetsPath, http.StripPrefix(graphiqlAssetsPath, graphiqlAssets(c.graphiqlDir)))
+	}
+	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(schemaSDL)
@@ -195,7 +222,52 @@ func routes(s *store.Store, c config) http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux
+	logger := c.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return observe.Middleware(logger, m, mux), api
+}
+
+// graphiqlAssetsPath is where the -graphiql-assets folder is served.
+const graphiqlAssetsPath = "/graphiql-assets/"
+
+// graphiqlFiles are the files GraphiQL's page loads, as the npm packages
+// graphiql 4.1.2, react 18.2.0 and react-dom 18.2.0 ship them.
+var graphiqlFiles = []string{"graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"}
+
+// graphiqlPage is GraphiQL, loading its files from the CDN or, given a
+// folder, from this server, with the files' hashes as integrity checks.
+func graphiqlPage(dir string) (http.Handler, error) {
+	if dir == "" {
+		return playground.Handler("deploygraph", "/graphql"), nil
+	}
+	sri := make(map[string]string, len(graphiqlFiles))
+	for _, name := range graphiqlFiles {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("-graphiql-assets: %w", err)
+		}
+		sum := sha256.Sum256(data)
+		sri[name] = "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+	}
+	asset := func(name string) string { return graphiqlAssetsPath + name }
+	return playground.Handler("deploygraph", "/graphql",
+		playground.WithGraphiqlVersion(asset("graphiql.min.js"), asset("graphiql.min.css"), sri["graphiql.min.js"], sri["graphiql.min.css"]),
+		playground.WithGraphiqlReactVersion(asset("react.production.min.js"), asset("react-dom.production.min.js"),
+			sri["react.production.min.js"], sri["react-dom.production.min.js"]),
+	), nil
+}
+
+// graphiqlAssets serves the GraphiQL files of dir, and nothing else of it.
+func graphiqlAssets(dir string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(graphiqlFiles, r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, filepath.Join(dir, r.URL.Path))
+	})
 }
 
 func main() {
@@ -256,6 +328,11 @@ func run(c config) error {
 	slog.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
+	// Subscriptions first: their WebSockets are not requests that
+	// Shutdown waits for, and their clients should hear why they end.
+	if err := a.api.Drain(shutdownCtx); err != nil {
+		slog.Warn("subscriptions did not all end in time", "error", err.Error())
+	}
 	return srv.Shutdown(shutdownCtx)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,8 +50,15 @@ func startDemoServer(t testing.TB) *testServer {
 	return serve(t, config{db: filepath.Join(t.TempDir(), "deploygraph.db"), adminToken: rootToken, introspection: true, demo: true})
 }
 
+// discardLogger formats the request log lines, as in production, and
+// drops them, so that test and benchmark output stays readable.
+var discardLogger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+
 func serve(t testing.TB, c config) *testServer {
 	t.Helper()
+	if c.logger == nil {
+		c.logger = discardLogger
+	}
 	a, err := newApp(context.Background(), c, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatalf("start server: %v", err)

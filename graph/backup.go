@@ -19,7 +19,7 @@ func NewBackupHandler(s *store.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		viewer, err := viewerOf(s, r)
 		if err != nil {
-			writeRefusal(w, err)
+			writeRefusal(w, r, err)
 			return
 		}
 		name := "deploygraph-" + s.Now().Format(backupTimeFormat) + ".db"
@@ -36,7 +36,7 @@ func NewBackupHandler(s *store.Store) http.Handler {
 		switch {
 		case err == nil:
 		case !started:
-			writeRefusal(w, err)
+			writeRefusal(w, r, err)
 		default:
 			slog.ErrorContext(r.Context(), "backup cut short", "error", err.Error())
 			// Break the connection: a client must not take a cut-short

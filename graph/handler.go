@@ -17,6 +17,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/deploygraph/deploygraph/graph/observe"
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -45,6 +46,9 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	// KeepAlive is how often an idle WebSocket is pinged; 0 means 25 s.
 	KeepAlive time.Duration
+	// Metrics, when set, receive the dataloaders' batch sizes. The
+	// request metrics and log lines come from observe.Middleware.
+	Metrics *observe.Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -80,9 +84,10 @@ const (
 // NewHandler serves GraphQL at a single path: over HTTP, POST with a JSON
 // body and GET for queries; over a WebSocket (GET with Upgrade),
 // subscriptions.
-func NewHandler(s *store.Store, opts Options) http.Handler {
+func NewHandler(s *store.Store, opts Options) *Handler {
 	opts = opts.withDefaults()
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Store: s}, Complexity: complexity()}))
+	resolver := &Resolver{Store: s, Metrics: opts.Metrics}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: resolver, Complexity: complexity()}))
 	srv.AddTransport(websocketTransport(s, opts.KeepAlive))
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(&queryCache{LRU: lru.New[*ast.QueryDocument](queryCacheSize)})
@@ -95,11 +100,15 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache(persistedQueries, maxPersistedQueryBytes)})
 	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(socketExtension{s})
+	srv.Use(socketExtension{resolver})
+	srv.Use(observe.Operations{})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	overHTTP := opts.cors(authenticate(s, checkRequest(opts.MaxBodyBytes, srv)))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	overHTTP := opts.cors(authenticate(s, opts.Metrics, checkRequest(opts.MaxBodyBytes, srv)))
+	return &Handler{resolver: resolver, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions { // a CORS preflight asks nothing of GraphQL
+			observe.GraphQLRequest(r.Context())
+		}
 		if !IsWebSocketUpgrade(r) {
 			// Any other Upgrade header (h2c, …) is ignored: this is a plain
 			// HTTP request.
@@ -108,12 +117,35 @@ func NewHandler(s *store.Store, opts Options) http.Handler {
 			return
 		}
 		if !opts.CheckOrigin(r) {
-			writeError(w, http.StatusForbidden, CodeForbidden, "WebSocket connections from this origin are not allowed")
+			writeError(w, r, http.StatusForbidden, CodeForbidden, "WebSocket connections from this origin are not allowed")
 			return
 		}
 		// Authentication comes with connection_init (see initSocket).
 		srv.ServeHTTP(w, r.WithContext(withSocket(r.Context())))
-	})
+	})}
+}
+
+// Handler is the GraphQL endpoint.
+type Handler struct {
+	http.Handler
+	resolver *Resolver
+}
+
+// Drain ends every subscription at shutdown: each WebSocket is closed with
+// 1001 (going away), and new subscriptions end at once. It returns when
+// the last subscription has sent its close, or when ctx ends.
+func (h *Handler) Drain(ctx context.Context) error {
+	h.resolver.Store.EndSubscriptions()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for h.resolver.streams.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // Dashboards send the same few queries again and again: parsing and
@@ -139,14 +171,14 @@ func (c *queryCache) Add(ctx context.Context, query string, doc *ast.QueryDocume
 // authenticate resolves the request's token into a viewer and gives the
 // request its own dataloaders. A token that does not authenticate fails the
 // whole request: it is never treated as anonymous.
-func authenticate(s *store.Store, next http.Handler) http.Handler {
+func authenticate(s *store.Store, m *observe.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		viewer, err := viewerOf(s, r)
 		if err != nil {
-			writeRefusal(w, err)
+			writeRefusal(w, r, err)
 			return
 		}
-		ctx := WithLoaders(WithViewer(r.Context(), viewer), NewLoaders(s))
+		ctx := WithLoaders(WithViewer(r.Context(), viewer), NewLoaders(s, m.ObserveBatch))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -177,13 +209,13 @@ var refusals = map[store.Code]struct {
 
 // writeRefusal answers a request refused outside GraphQL execution; any
 // error but a refusal is an internal one.
-func writeRefusal(w http.ResponseWriter, err error) {
-	if r, ok := refusals[store.ErrorCode(err)]; ok {
-		writeError(w, r.status, r.code, publicMessage(err))
+func writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	if refusal, ok := refusals[store.ErrorCode(err)]; ok {
+		writeError(w, r, refusal.status, refusal.code, publicMessage(err))
 		return
 	}
 	slog.Error("request failed", "error", err.Error())
-	writeError(w, http.StatusInternalServerError, CodeInternal, "Internal server error")
+	writeError(w, r, http.StatusInternalServerError, CodeInternal, "Internal server error")
 }
 
 // tokenFrom reads `Authorization: Bearer <token>` or `PRIVATE-TOKEN`.
@@ -219,27 +251,27 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 		case http.MethodPost:
 			mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mediaType != "application/json" {
-				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
+				writeError(w, r, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request needs Content-Type: application/json")
 				return
 			}
 			if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") {
-				writeError(w, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request body must be UTF-8")
+				writeError(w, r, http.StatusUnsupportedMediaType, CodeBadRequest, "A POST request body must be UTF-8")
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 			if err != nil {
 				var tooLarge *http.MaxBytesError
 				if errors.As(err, &tooLarge) {
-					writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, "The request body is larger than the limit")
+					writeError(w, r, http.StatusRequestEntityTooLarge, CodeBadRequest, "The request body is larger than the limit")
 					return
 				}
-				writeError(w, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
+				writeError(w, r, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		default:
 			w.Header().Set("Allow", "GET, POST")
-			writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Use GET or POST")
+			writeError(w, r, http.StatusMethodNotAllowed, CodeBadRequest, "Use GET or POST")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -247,7 +279,8 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 }
 
 // writeError answers a request that never reached execution.
-func writeError(w http.ResponseWriter, status int, code, message string) {
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	observe.NoteError(r.Context(), code)
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(status)
 	writeJSON(w, errorResponse{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})

@@ -48,6 +48,7 @@ type quietTimer struct {
 	mu      sync.Mutex
 	timer   *time.Timer
 	flushes []func()
+	onBatch func(loader string, keys int)
 }
 
 func (q *quietTimer) touch() {
@@ -99,40 +100,48 @@ type Loaders struct {
 	MergeRequestCounts *Loader[*store.MergeRequestQuery, int]
 }
 
-// NewLoaders makes the dataloaders for one request.
-func NewLoaders(s *store.Store) *Loaders {
-	q := &quietTimer{}
+// NewLoaders makes the dataloaders for one request. onBatch, when set,
+// hears of every batch: the loader's name and its number of keys.
+func NewLoaders(s *store.Store, onBatch func(loader string, keys int)) *Loaders {
+	q := &quietTimer{onBatch: onBatch}
 	return &Loaders{
-		Users:           loader(q, s.Users),
-		Groups:          loader(q, s.Groups),
-		Projects:        loader(q, s.Projects),
-		Environments:    loader(q, s.Environments),
-		Deployments:     loader(q, s.Deployments),
-		Jobs:            loader(q, s.Jobs),
-		Pipelines:       loader(q, s.Pipelines),
-		MergeRequests:   loader(q, s.MergeRequests),
-		AccessTokens:    loader(q, s.AccessTokens),
-		Commits:         loader(q, s.Commits),
-		EnvByName:       loader(q, s.EnvironmentsByName),
-		DeploymentByIID: loader(q, s.DeploymentsByIID),
-		MRByIID:         loader(q, s.MergeRequestsByIID),
-		LastDeployments: loader(q, s.LastDeployments),
-		Approvals:       loader(q, s.Approvals),
-		Protections:     loader(q, s.ProtectedEnvironments),
-		ProjectProtects: loader(q, s.ProjectProtectedEnvironments),
-		MemberLevels:    loader(q, s.MemberLevels),
-		UserGroups:      loader(q, s.UserGroupIDs),
+		Users:           loader(q, "users", s.Users),
+		Groups:          loader(q, "groups", s.Groups),
+		Projects:        loader(q, "projects", s.Projects),
+		Environments:    loader(q, "environments", s.Environments),
+		Deployments:     loader(q, "deployments", s.Deployments),
+		Jobs:            loader(q, "jobs", s.Jobs),
+		Pipelines:       loader(q, "pipelines", s.Pipelines),
+		MergeRequests:   loader(q, "merge_requests", s.MergeRequests),
+		AccessTokens:    loader(q, "access_tokens", s.AccessTokens),
+		Commits:         loader(q, "commits", s.Commits),
+		EnvByName:       loader(q, "environment_by_name", s.EnvironmentsByName),
+		DeploymentByIID: loader(q, "deployment_by_iid", s.DeploymentsByIID),
+		MRByIID:         loader(q, "merge_request_by_iid", s.MergeRequestsByIID),
+		LastDeployments: loader(q, "last_deployments", s.LastDeployments),
+		Approvals:       loader(q, "approvals", s.Approvals),
+		Protections:     loader(q, "protected_environments", s.ProtectedEnvironments),
+		ProjectProtects: loader(q, "project_protected_environments", s.ProjectProtectedEnvironments),
+		MemberLevels:    loader(q, "member_levels", s.MemberLevels),
+		UserGroups:      loader(q, "user_groups", s.UserGroupIDs),
 
-		DeploymentPages:    listLoader(q, s.ListDeployments),
-		DeploymentCounts:   listLoader(q, s.CountDeployments),
-		EnvironmentPages:   listLoader(q, s.ListEnvironments),
-		EnvironmentCounts:  listLoader(q, s.CountEnvironments),
-		MergeRequestPages:  listLoader(q, s.ListMergeRequests),
-		MergeRequestCounts: listLoader(q, s.CountMergeRequests),
+		DeploymentPages:    listLoader(q, "deployment_pages", s.ListDeployments),
+		DeploymentCounts:   listLoader(q, "deployment_counts", s.CountDeployments),
+		EnvironmentPages:   listLoader(q, "environment_pages", s.ListEnvironments),
+		EnvironmentCounts:  listLoader(q, "environment_counts", s.CountEnvironments),
+		MergeRequestPages:  listLoader(q, "merge_request_pages", s.ListMergeRequests),
+		MergeRequestCounts: listLoader(q, "merge_request_counts", s.CountMergeRequests),
 	}
 }
 
-func newLoader[K comparable, V any](q *quietTimer, batch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+func newLoader[K comparable, V any](q *quietTimer, name string, batch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	if q.onBatch != nil {
+		fetch := batch
+		batch = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+			q.onBatch(name, len(keys))
+			return fetch(ctx, keys)
+		}
+	}
 	l := dataloader.NewBatchedLoader(batch,
 		dataloader.WithWait[K, V](BatchWait),
 		dataloader.WithBatchCapacity[K, V](maxBatch))
@@ -141,8 +150,8 @@ func newLoader[K comparable, V any](q *quietTimer, batch dataloader.BatchFunc[K,
 }
 
 // loader batches a store lookup that answers index-aligned to its keys.
-func loader[K comparable, V any](q *quietTimer, fetch func(context.Context, []K) ([]V, error)) *Loader[K, V] {
-	return newLoader(q, func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+func loader[K comparable, V any](q *quietTimer, name string, fetch func(context.Context, []K) ([]V, error)) *Loader[K, V] {
+	return newLoader(q, name, func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		values, err := fetch(ctx, keys)
 		out := make([]*dataloader.Result[V], len(keys))
 		for i := range keys {
@@ -157,8 +166,8 @@ func loader[K comparable, V any](q *quietTimer, fetch func(context.Context, []K)
 }
 
 // listLoader batches list queries, each of which may fail on its own.
-func listLoader[Q any, V any](q *quietTimer, fetch func(context.Context, []Q) ([]V, []error)) *Loader[*Q, V] {
-	return newLoader(q, func(ctx context.Context, keys []*Q) []*dataloader.Result[V] {
+func listLoader[Q any, V any](q *quietTimer, name string, fetch func(context.Context, []Q) ([]V, []error)) *Loader[*Q, V] {
+	return newLoader(q, name, func(ctx context.Context, keys []*Q) []*dataloader.Result[V] {
 		qs := make([]Q, len(keys))
 		for i, k := range keys {
 			qs[i] = *k

@@ -47,14 +47,14 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	ctx := r.Context()
 	mediaType, ok := negotiate(r.Header.Get("Accept"))
 	if !ok {
-		writeError(w, http.StatusNotAcceptable, CodeBadRequest,
+		writeError(w, r, http.StatusNotAcceptable, CodeBadRequest,
 			"The server answers with application/graphql-response+json or application/json only")
 		return
 	}
 	start := graphql.Now()
 	params, err := readParams(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		writeError(w, r, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
 	params.Headers = r.Header
@@ -81,10 +81,10 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		// send one. The operation is checked here, after a persisted query
 		// has been looked up, so a cached mutation cannot run over GET.
 		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, CodeBadRequest, "Mutations must be sent with POST")
+		writeError(w, r, http.StatusMethodNotAllowed, CodeBadRequest, "Mutations must be sent with POST")
 		return
 	case op == ast.Subscription:
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "Subscriptions are served over WebSocket only")
+		writeError(w, r, http.StatusBadRequest, CodeBadRequest, "Subscriptions are served over WebSocket only")
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)

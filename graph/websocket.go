@@ -30,6 +30,9 @@ const (
 	closeInternal    = 1011
 	closeTooSlow     = 1008
 	closeTooSlowText = "Too many undelivered events: the client reads too slowly"
+	// 1001 (going away) ends every connection when the server shuts down.
+	closeGoingAway     = 1001
+	closeGoingAwayText = "The server is shutting down"
 )
 
 // IsWebSocketUpgrade reports whether r asks to open a WebSocket. Such a
@@ -189,7 +192,7 @@ func tokenFromPayload(p transport.InitPayload) (secret string, ok bool, err erro
 // subscription), fresh dataloaders: a connection lives for hours, and
 // cached lookups would show old data. Subscriptions sent over plain HTTP
 // are refused.
-type socketExtension struct{ s *store.Store }
+type socketExtension struct{ r *Resolver }
 
 var (
 	_ graphql.HandlerExtension     = socketExtension{}
@@ -212,7 +215,7 @@ func (e socketExtension) InterceptOperation(ctx context.Context, next graphql.Op
 
 func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if socketFrom(ctx) != nil {
-		ctx = WithLoaders(ctx, NewLoaders(e.s))
+		ctx = WithLoaders(ctx, e.r.loaders())
 	}
 	return next(ctx)
 }
@@ -222,7 +225,7 @@ func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.Res
 // every event, as it is then: a subscriber who lost it gets the error and
 // the stream ends.
 func (r *Resolver) subscribe(ctx context.Context, projectRef string, keep func(store.Event) bool) (<-chan *store.Event, error) {
-	check := WithLoaders(ctx, NewLoaders(r.Store))
+	check := WithLoaders(ctx, r.loaders())
 	p, _, err := projectByRef(check, r.Store, projectRef)
 	if err != nil {
 		return nil, err
@@ -232,7 +235,13 @@ func (r *Resolver) subscribe(ctx context.Context, projectRef string, keep func(s
 	}
 	sub := r.Store.Subscribe(p.ID)
 	out := make(chan *store.Event)
-	go r.deliver(ctx, sub, p.ID, keep, out)
+	ended := r.Metrics.SubscriptionStarted()
+	r.streams.Add(1)
+	go func() {
+		defer r.streams.Add(-1)
+		defer ended()
+		r.deliver(ctx, sub, p.ID, keep, out)
+	}()
 	return out, nil
 }
 
@@ -271,10 +280,13 @@ func (r *Resolver) deliver(ctx context.Context, sub *store.Subscription, project
 // behind is disconnected: its connection is stuck on writes it does not
 // read, so an error message would never reach it.
 func (r *Resolver) ended(ctx context.Context, err error) {
-	if errors.Is(err, store.ErrSubscriberTooSlow) {
-		if sock := socketFrom(ctx); sock != nil {
-			sock.close(closeTooSlow, closeTooSlowText)
-		}
+	sock := socketFrom(ctx)
+	switch {
+	case sock == nil:
+	case errors.Is(err, store.ErrSubscriberTooSlow):
+		sock.close(closeTooSlow, closeTooSlowText)
+	case errors.Is(err, store.ErrStoreClosed):
+		sock.close(closeGoingAway, closeGoingAwayText)
 	}
 }
 
@@ -282,7 +294,7 @@ func (r *Resolver) ended(ctx context.Context, err error) {
 // the project's contents: their token still authenticates and the project
 // is still readable to them.
 func (r *Resolver) mayRead(ctx context.Context, projectID int64) error {
-	ctx = WithLoaders(ctx, NewLoaders(r.Store))
+	ctx = WithLoaders(ctx, r.loaders())
 	if sock := socketFrom(ctx); sock != nil && sock.token() != "" {
 		u, err := r.Store.Authenticate(ctx, sock.token())
 		if err != nil {

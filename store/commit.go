@@ -27,15 +27,17 @@ type groupWrite struct {
 // serves every queued write.
 type committer struct {
 	db      *bolt.DB
+	onTx    txHook
 	writes  chan *groupWrite
 	closing chan struct{}
 	stopped chan struct{}
 	once    sync.Once
 }
 
-func startCommitter(db *bolt.DB) *committer {
+func startCommitter(db *bolt.DB, onTx txHook) *committer {
 	c := &committer{
 		db:      db,
+		onTx:    onTx,
 		writes:  make(chan *groupWrite),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -99,7 +101,7 @@ func (f *failedWrite) Error() string { return f.err.Error() }
 // (error or success) is its own, and the others commit together without it.
 func (c *committer) commit(group []*groupWrite) {
 	for len(group) > 0 {
-		err := c.db.Update(func(tx *bolt.Tx) error {
+		err := c.update(func(tx *bolt.Tx) error {
 			for i, w := range group {
 				if err := runWrite(w.fn, tx); err != nil {
 					return &failedWrite{index: i, err: err}
@@ -111,7 +113,7 @@ func (c *committer) commit(group []*groupWrite) {
 		if errors.As(err, &failed) {
 			if len(group) > 1 {
 				alone := group[failed.index]
-				alone.done <- c.db.Update(func(tx *bolt.Tx) error { return runWrite(alone.fn, tx) })
+				alone.done <- c.update(func(tx *bolt.Tx) error { return runWrite(alone.fn, tx) })
 				group = append(group[:failed.index:failed.index], group[failed.index+1:]...)
 				continue
 			}
@@ -122,6 +124,10 @@ func (c *committer) commit(group []*groupWrite) {
 		}
 		return
 	}
+}
+
+func (c *committer) update(fn func(tx *bolt.Tx) error) error {
+	return c.onTx.run(TxWrite, func() error { return c.db.Update(fn) })
 }
 
 // runWrite turns a panic in one write into that write's error, so that it

@@ -22,7 +22,7 @@ func openCommitter(t *testing.T) (*bolt.DB, *committer) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c := startCommitter(db)
+	c := startCommitter(db, nil)
 	t.Cleanup(func() {
 		c.stop()
 		db.Close()

@@ -205,6 +205,10 @@ func (s *Store) Subscribe(projectID int64) *Subscription {
 	return s.events.subscribe(projectID)
 }
 
+// EndSubscriptions ends every subscription with ErrStoreClosed, and every
+// later one at once: the server is shutting down.
+func (s *Store) EndSubscriptions() { s.events.close() }
+
 // Subscribers counts the subscriptions open now.
 func (s *Store) Subscribers() int {
 	s.events.mu.Lock()

@@ -71,6 +71,29 @@ type Options struct {
 	// EventBuffer is how many events a subscriber may fall behind before
 	// its subscription is ended; 0 means DefaultEventBuffer.
 	EventBuffer int
+	// OnTx, when set, hears of every transaction as it ends: its kind
+	// (TxRead or TxWrite), how long it took and its error. It must be
+	// cheap and safe for concurrent use.
+	OnTx func(kind string, d time.Duration, err error)
+}
+
+// Transaction kinds, as Options.OnTx receives them.
+const (
+	TxRead  = "read"
+	TxWrite = "write"
+)
+
+// txHook times transactions for Options.OnTx; a nil hook only runs them.
+type txHook func(kind string, d time.Duration, err error)
+
+func (h txHook) run(kind string, tx func() error) error {
+	if h == nil {
+		return tx()
+	}
+	start := time.Now()
+	err := tx()
+	h(kind, time.Since(start), err)
+	return err
 }
 
 // Store is the deployments domain persisted in one bbolt file.
@@ -81,6 +104,7 @@ type Store struct {
 	db      *bolt.DB
 	commits *committer
 	now     func() time.Time
+	onTx    txHook
 	reads   atomic.Int64
 	events  *broker
 	// writing is the write transaction in progress and what it changed;
@@ -130,7 +154,10 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, commits: startCommitter(db), now: opts.Clock, events: newBroker(uint64(last)+1, opts.EventBuffer)}, nil
+	return &Store{
+		db: db, commits: startCommitter(db, opts.OnTx), now: opts.Clock, onTx: opts.OnTx,
+		events: newBroker(uint64(last)+1, opts.EventBuffer),
+	}, nil
 }
 
 // Close lets the write in flight commit, ends every subscription and
@@ -174,16 +201,13 @@ func (s *Store) Check() error {
 
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	s.reads.Add(1)
-	return s.db.View(fn)
+	return s.onTx.run(TxRead, func() error { return s.db.View(fn) })
 }
 
 // update runs fn in a write transaction; what it changes is published
 // once it commits.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		s.changesOf(tx)
-		return fn(tx)
-	})
+	return s.onTx.run(TxWrite, func() error { return s.db.Update(s.recording(fn)) })
 }
 
 // batch is update for hot write paths: concurrent calls share one commit

@@ -1,0 +1,125 @@
+// Package observe is what an operator sees of a running server: Prometheus
+// metrics on a private registry, and one structured log line per request
+// with its request id.
+package observe
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the server's Prometheus metrics. A nil *Metrics records
+// nothing, so that tests and tools may leave it out.
+type Metrics struct {
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	errors          *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	txDuration      *prometheus.HistogramVec
+	txErrors        *prometheus.CounterVec
+	batchSize       *prometheus.HistogramVec
+
+	// ActiveSubscriptions counts the subscriptions being served; the
+	// subscription transport moves it (see SubscriptionStarted).
+	ActiveSubscriptions prometheus.Gauge
+}
+
+// NewMetrics registers the metrics, with the Go runtime's and the
+// process's, on a registry of their own.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploygraph_graphql_requests_total",
+			Help: "GraphQL requests by operation type (query, mutation, subscription; none when the request never named a valid operation) and outcome (ok, error).",
+		}, []string{"operation_type", "outcome"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploygraph_graphql_errors_total",
+			Help: "Errors in GraphQL responses by extensions.code.",
+		}, []string{"code"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "deploygraph_graphql_request_duration_seconds",
+			Help:    "Time to answer a GraphQL request, by operation type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"operation_type"}),
+		txDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "deploygraph_store_transaction_duration_seconds",
+			Help:    "Store transactions by kind (read, write) and how long they took; _count counts them.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"kind"}),
+		txErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploygraph_store_transaction_errors_total",
+			Help: "Store transactions that returned an error (a domain error or a failure), by kind.",
+		}, []string{"kind"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "deploygraph_dataloader_batch_size",
+			Help:    "Keys per dataloader batch, by loader.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}, []string{"loader"}),
+		ActiveSubscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "deploygraph_graphql_active_subscriptions",
+			Help: "Subscriptions being served.",
+		}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.errors, m.requestDuration, m.txDuration, m.txErrors, m.batchSize, m.ActiveSubscriptions,
+	)
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Registry is where the metrics are registered.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// ObserveTx records a store transaction; it fits store.Options.OnTx.
+func (m *Metrics) ObserveTx(kind string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.txDuration.WithLabelValues(kind).Observe(d.Seconds())
+	if err != nil {
+		m.txErrors.WithLabelValues(kind).Inc()
+	}
+}
+
+// ObserveBatch records the size of one dataloader batch.
+func (m *Metrics) ObserveBatch(loader string, keys int) {
+	if m == nil {
+		return
+	}
+	m.batchSize.WithLabelValues(loader).Observe(float64(keys))
+}
+
+// SubscriptionStarted counts a subscription as active until the returned
+// function is called (once, when the subscription ends).
+func (m *Metrics) SubscriptionStarted() (ended func()) {
+	if m == nil {
+		return func() {}
+	}
+	m.ActiveSubscriptions.Inc()
+	var once sync.Once
+	return func() { once.Do(m.ActiveSubscriptions.Dec) }
+}
+
+// observeRequest records a GraphQL request once it has been answered.
+func (m *Metrics) observeRequest(opType, outcome string, codes []string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(opType, outcome).Inc()
+	m.requestDuration.WithLabelValues(opType).Observe(d.Seconds())
+	for _, c := range codes {
+		m.errors.WithLabelValues(c).Inc()
+	}
+}
