@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -30,24 +31,48 @@ var (
 const maxBatch = 1000
 
 // Loader is a dataloader whose batches also end at the request's next quiet
-// moment (see BatchQuiet).
+// moment (see BatchQuiet). It is made on its first use: a request uses a
+// few of its two dozen loaders, and a mutation often none.
 type Loader[K comparable, V any] struct {
-	*dataloader.Loader[K, V]
-	quiet *quietTimer
+	once   sync.Once
+	loader atomic.Pointer[dataloader.Loader[K, V]]
+	batch  dataloader.BatchFunc[K, V]
+	quiet  *quietTimer
+}
+
+func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
+	l.once.Do(func() {
+		l.loader.Store(dataloader.NewBatchedLoader(l.batch,
+			dataloader.WithWait[K, V](BatchWait),
+			dataloader.WithBatchCapacity[K, V](maxBatch)))
+	})
+	return l.loader.Load()
 }
 
 // Load asks for one key and notes the request's activity.
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
-	thunk := l.Loader.Load(ctx, key)
+	thunk := l.get().Load(ctx, key)
 	l.quiet.touch()
 	return thunk
+}
+
+// Prime caches a value read by other means.
+func (l *Loader[K, V]) Prime(ctx context.Context, key K, value V) {
+	l.get().Prime(ctx, key, value)
+}
+
+// flush sends the batch being gathered, if the loader was ever used.
+func (l *Loader[K, V]) flush() {
+	if d := l.loader.Load(); d != nil {
+		d.Flush()
+	}
 }
 
 // quietTimer flushes every loader of a request once lookups stop arriving.
 type quietTimer struct {
 	mu      sync.Mutex
 	timer   *time.Timer
-	flushes []func()
+	loaders []interface{ flush() }
 	onBatch func(loader string, keys int)
 }
 
@@ -62,8 +87,8 @@ func (q *quietTimer) touch() {
 }
 
 func (q *quietTimer) flush() {
-	for _, f := range q.flushes {
-		f()
+	for _, l := range q.loaders {
+		l.flush()
 	}
 }
 
@@ -142,11 +167,9 @@ func newLoader[K comparable, V any](q *quietTimer, name string, batch dataloader
 			return fetch(ctx, keys)
 		}
 	}
-	l := dataloader.NewBatchedLoader(batch,
-		dataloader.WithWait[K, V](BatchWait),
-		dataloader.WithBatchCapacity[K, V](maxBatch))
-	q.flushes = append(q.flushes, l.Flush)
-	return &Loader[K, V]{Loader: l, quiet: q}
+	l := &Loader[K, V]{batch: batch, quiet: q}
+	q.loaders = append(q.loaders, l)
+	return l
 }
 
 // loader batches a store lookup that answers index-aligned to its keys.

@@ -302,6 +302,11 @@ func (r *Resolver) mayRead(ctx context.Context, projectID int64) error {
 		}
 		ctx = WithViewer(ctx, store.Viewer{User: u})
 	}
+	// Read straight from the store: one subscriber's check has nothing to
+	// share a batch with, and waiting for a batch would slow every event.
+	if err := primeProjectAccess(ctx, r.Store, projectID, nil); err != nil {
+		return err
+	}
 	_, _, err := readableProject(ctx, projectID)
 	return err
 }
