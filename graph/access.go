@@ -11,18 +11,25 @@ import (
 func projectAccess(ctx context.Context, projectID int64) (*store.Project, store.ProjectAccess, error) {
 	l := loadersFrom(ctx)
 	p, err := load(ctx, l.Projects, projectID)
+	if err != nil || p == nil {
+		return visibleProject(ViewerFrom(ctx), p, store.NoAccess, err)
+	}
+	v := ViewerFrom(ctx)
+	level := store.NoAccess
+	if v.Authenticated() {
+		level, err = load(ctx, l.MemberLevels, store.MemberKey{ProjectID: p.ID, UserID: v.UserID()})
+	}
+	return visibleProject(v, p, level, err)
+}
+
+// visibleProject applies the visibility rule to a project read by any
+// means (nil: there is none) and the caller's membership level in it.
+func visibleProject(v store.Viewer, p *store.Project, level store.AccessLevel, err error) (*store.Project, store.ProjectAccess, error) {
 	if err != nil {
 		return nil, store.ProjectAccess{}, err
 	}
 	if p == nil {
 		return nil, store.ProjectAccess{}, errNotFound("Project")
-	}
-	v := ViewerFrom(ctx)
-	level := store.NoAccess
-	if v.Authenticated() {
-		if level, err = load(ctx, l.MemberLevels, store.MemberKey{ProjectID: p.ID, UserID: v.UserID()}); err != nil {
-			return nil, store.ProjectAccess{}, err
-		}
 	}
 	acc := v.Access(p, level)
 	if !acc.CanSee() {
@@ -35,10 +42,21 @@ func projectAccess(ctx context.Context, projectID int64) (*store.Project, store.
 // FORBIDDEN to those who see only the project itself.
 func readableProject(ctx context.Context, projectID int64) (*store.Project, store.ProjectAccess, error) {
 	p, acc, err := projectAccess(ctx, projectID)
-	if err == nil && !acc.CanRead() {
-		return nil, acc, errForbidden()
+	if err == nil {
+		err = mayReadContents(acc)
 	}
-	return p, acc, err
+	if err != nil {
+		return nil, acc, err
+	}
+	return p, acc, nil
+}
+
+// mayReadContents refuses those who see a project but not its contents.
+func mayReadContents(acc store.ProjectAccess) error {
+	if !acc.CanRead() {
+		return errForbidden()
+	}
+	return nil
 }
 
 // approver describes the caller for approval and deploy rules in a project.

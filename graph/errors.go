@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -35,6 +36,21 @@ var codes = map[store.Code]string{
 	store.EInvalid:            CodeBadUserInput,
 	store.EFailedPrecondition: CodePrecondition,
 	store.EConflict:           CodeConflict,
+}
+
+// refusalStatus is the HTTP status of a request refused before it is
+// executed, by its API code; other refusals are internal errors (500).
+var refusalStatus = map[string]int{
+	CodeUnauthenticated: http.StatusUnauthorized,
+	CodeForbidden:       http.StatusForbidden,
+	CodeBadRequest:      http.StatusBadRequest,
+	CodeComplexityLimit: http.StatusUnprocessableEntity,
+}
+
+// codeOf is the API code of a presented error.
+func codeOf(e *gqlerror.Error) string {
+	code, _ := e.Extensions["code"].(string)
+	return code
 }
 
 // presentError gives every error a code. Domain errors keep their message;

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -33,17 +31,9 @@ type Options struct {
 	// MaxComplexity bounds an operation's cost, where every connection
 	// multiplies its children by its page size (5000).
 	MaxComplexity int
-	// MaxAliases bounds the aliased fields of an operation (30).
-	MaxAliases int
-	// MaxTokens bounds the size of a document for the parser (15000).
-	MaxTokens int
 	// CORSOrigins are the browser origins, such as https://app.example.com,
 	// that may call the API from another site. None by default.
 	CORSOrigins []string
-	// CheckOrigin decides whether a browser page may open a WebSocket from
-	// the request's Origin. Nil means RequestOriginAllowed: no Origin, the
-	// server's own, or one of CORSOrigins.
-	CheckOrigin func(r *http.Request) bool
 	// KeepAlive is how often an idle WebSocket is pinged; 0 means 25 s.
 	KeepAlive time.Duration
 	// Metrics, when set, receive the dataloaders' batch sizes. The
@@ -53,7 +43,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
+		o.MaxBodyBytes = maxBodyBytes
 	}
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
@@ -61,25 +51,8 @@ func (o Options) withDefaults() Options {
 	if o.MaxComplexity <= 0 {
 		o.MaxComplexity = DefaultMaxComplexity
 	}
-	if o.MaxAliases <= 0 {
-		o.MaxAliases = DefaultMaxAliases
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = DefaultMaxTokens
-	}
-	if o.CheckOrigin == nil {
-		o.CheckOrigin = o.RequestOriginAllowed
-	}
 	return o
 }
-
-// persistedQueries is how many queries the automatic persisted query cache
-// keeps, and maxPersistedQueryBytes the longest query it keeps: together they
-// bound its memory.
-const (
-	persistedQueries       = 1000
-	maxPersistedQueryBytes = 32 << 10
-)
 
 // NewHandler serves GraphQL at a single path: over HTTP, POST with a JSON
 // body and GET for queries; over a WebSocket (GET with Upgrade),
@@ -90,33 +63,32 @@ func NewHandler(s *store.Store, opts Options) *Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: resolver, Complexity: complexity()}))
 	srv.AddTransport(websocketTransport(s, opts.KeepAlive))
 	srv.AddTransport(httpTransport{})
-	srv.SetQueryCache(&queryCache{LRU: lru.New[*ast.QueryDocument](queryCacheSize)})
+	srv.SetQueryCache(newBoundedCache(cachedQueries, maxCachedQueryBytes, func(query string, _ *ast.QueryDocument) int { return len(query) }))
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.SetParserTokenLimit(opts.MaxTokens)
-	srv.SetDisableSuggestion(!opts.Introspection)
+	srv.SetParserTokenLimit(maxTokens)
 	srv.SetValidationRulesFn(validationRules(opts.Introspection))
-	srv.Use(extension.AutomaticPersistedQuery{Cache: newPersistedQueryCache(persistedQueries, maxPersistedQueryBytes)})
-	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxComplexity: opts.MaxComplexity})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newBoundedCache(persistedQueries, maxPersistedQueryBytes, func(_, query string) int { return len(query) })})
+	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: maxAliases, MaxComplexity: opts.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(socketExtension{resolver})
 	srv.Use(observe.Operations{})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	overHTTP := opts.cors(authenticate(s, opts.Metrics, checkRequest(opts.MaxBodyBytes, srv)))
+	overHTTP := http.TimeoutHandler(opts.cors(authenticate(resolver, checkRequest(opts.MaxBodyBytes, srv))), requestTimeout, timeoutBody)
 	return &Handler{resolver: resolver, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodOptions { // a CORS preflight asks nothing of GraphQL
 			observe.GraphQLRequest(r.Context())
 		}
-		if !IsWebSocketUpgrade(r) {
+		if !isWebSocketUpgrade(r) {
 			// Any other Upgrade header (h2c, …) is ignored: this is a plain
 			// HTTP request.
 			r.Header.Del("Upgrade")
 			overHTTP.ServeHTTP(w, r)
 			return
 		}
-		if !opts.CheckOrigin(r) {
+		if !opts.RequestOriginAllowed(r) {
 			writeError(w, r, http.StatusForbidden, CodeForbidden, "WebSocket connections from this origin are not allowed")
 			return
 		}
@@ -148,47 +120,33 @@ func (h *Handler) Drain(ctx context.Context) error {
 	return nil
 }
 
-// Dashboards send the same few queries again and again: parsing and
-// validating them is a good part of a small request's cost, so the
-// validated documents of recent queries are kept.
-const (
-	queryCacheSize     = 1000
-	maxCachedQueryText = 16 << 10
-)
-
-// queryCache keeps only queries of ordinary size, so that a thousand large
-// distinct queries cannot fill the memory.
-type queryCache struct {
-	*lru.LRU[*ast.QueryDocument]
-}
-
-func (c *queryCache) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
-	if len(query) <= maxCachedQueryText {
-		c.LRU.Add(ctx, query, doc)
-	}
-}
-
 // authenticate resolves the request's token into a viewer and gives the
 // request its own dataloaders. A token that does not authenticate fails the
 // whole request: it is never treated as anonymous.
-func authenticate(s *store.Store, m *observe.Metrics, next http.Handler) http.Handler {
+func authenticate(resolver *Resolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		viewer, err := viewerOf(s, r)
+		viewer, err := viewerOf(resolver.Store, r)
 		if err != nil {
 			writeRefusal(w, r, err)
 			return
 		}
-		ctx := WithLoaders(WithViewer(r.Context(), viewer), NewLoaders(s, m.ObserveBatch))
+		ctx := WithLoaders(WithViewer(r.Context(), viewer), resolver.loaders())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// viewerOf resolves the request's token into a viewer: anonymous without a
-// token, an error for a token that does not authenticate.
+// viewerOf resolves the request's token into a viewer.
 func viewerOf(s *store.Store, r *http.Request) (store.Viewer, error) {
+	secret, ok := tokenFrom(r)
+	return viewerFor(r.Context(), s, secret, ok)
+}
+
+// viewerFor resolves a token into a viewer: anonymous without one (ok
+// false), an error for one that does not authenticate.
+func viewerFor(ctx context.Context, s *store.Store, secret string, ok bool) (store.Viewer, error) {
 	var viewer store.Viewer
-	if secret, ok := tokenFrom(r); ok {
-		u, err := s.Authenticate(r.Context(), secret)
+	if ok {
+		u, err := s.Authenticate(ctx, secret)
 		if err != nil {
 			return viewer, err
 		}
@@ -197,35 +155,35 @@ func viewerOf(s *store.Store, r *http.Request) (store.Viewer, error) {
 	return viewer, nil
 }
 
-// refusals are the HTTP statuses of requests refused before any work:
-// without a valid token, or without the right.
-var refusals = map[store.Code]struct {
-	status int
-	code   string
-}{
-	store.EUnauthenticated: {http.StatusUnauthorized, CodeUnauthenticated},
-	store.EForbidden:       {http.StatusForbidden, CodeForbidden},
-}
-
-// writeRefusal answers a request refused outside GraphQL execution; any
-// error but a refusal is an internal one.
+// writeRefusal answers a request refused outside GraphQL execution, such
+// as one whose token does not authenticate; any error but a refusal is an
+// internal one.
 func writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
-	if refusal, ok := refusals[store.ErrorCode(err)]; ok {
-		writeError(w, r, refusal.status, refusal.code, publicMessage(err))
+	e := presentError(r.Context(), err)
+	if status, ok := refusalStatus[codeOf(e)]; ok {
+		writeError(w, r, status, codeOf(e), e.Message)
 		return
 	}
-	slog.Error("request failed", "error", err.Error())
 	writeError(w, r, http.StatusInternalServerError, CodeInternal, "Internal server error")
 }
 
 // tokenFrom reads `Authorization: Bearer <token>` or `PRIVATE-TOKEN`.
 func tokenFrom(r *http.Request) (string, bool) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		token, _ := bearerToken(h)
-		return token, true // an Authorization header we cannot use is a bad token, not anonymity
+	authorization, privateToken := r.Header.Get("Authorization"), r.Header.Get("PRIVATE-TOKEN")
+	return tokenOf(authorization, authorization != "", privateToken, privateToken != "")
+}
+
+// tokenOf picks the token from an Authorization value ("Bearer <token>")
+// or else a PRIVATE-TOKEN value, each given with whether it was sent. A
+// value sent without a usable token is a bad token (""), never anonymity:
+// Authenticate refuses it like any other.
+func tokenOf(authorization string, hasAuthorization bool, privateToken string, hasPrivateToken bool) (string, bool) {
+	if hasAuthorization {
+		token, _ := bearerToken(authorization)
+		return token, true
 	}
-	if t := r.Header.Get("PRIVATE-TOKEN"); t != "" {
-		return strings.TrimSpace(t), true
+	if hasPrivateToken {
+		return strings.TrimSpace(privateToken), true
 	}
 	return "", false
 }
@@ -284,14 +242,4 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, messag
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(status)
 	writeJSON(w, errorResponse{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})
-}
-
-// publicMessage is an error's message when it is a domain error, and a bare
-// statement otherwise.
-func publicMessage(err error) string {
-	var e *store.Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return "Internal server error"
 }

@@ -16,16 +16,25 @@ import (
 	"github.com/deploygraph/deploygraph/store"
 )
 
-// Default limits (SPEC section 8).
+// Limits (SPEC section 8); the server's flags set depth and complexity.
 const (
 	DefaultMaxDepth      = 15
 	DefaultMaxComplexity = 5000
-	DefaultMaxAliases    = 30
-	DefaultMaxBodyBytes  = 1 << 20
-	// DefaultMaxTokens bounds the lexer: a longer document fails to parse
-	// before any of it is validated.
-	DefaultMaxTokens = 15000
+	maxAliases           = 30
+	maxBodyBytes         = 1 << 20
+	// maxTokens bounds the lexer: a longer document fails to parse before
+	// any of it is validated.
+	maxTokens = 15000
+	// requestTimeout bounds an HTTP request (not a WebSocket).
+	requestTimeout = 30 * time.Second
 )
+
+// timeoutBody answers a request that ran out of time.
+var timeoutBody = func() string {
+	var b strings.Builder
+	writeJSON(&b, errorResponse{Errors: gqlerror.List{{Message: "The request took too long", Extensions: map[string]any{"code": CodeInternal}}}})
+	return b.String()
+}()
 
 func init() {
 	// A refused operation is a request error, not a field error: it never

@@ -19,17 +19,27 @@ func writer(ctx context.Context) (store.Viewer, error) {
 // projectRef resolves a projectId argument (number, global ID or full path)
 // to a project id; an unknown path is NOT_FOUND.
 func (r *Resolver) projectRef(ctx context.Context, ref string) (int64, error) {
+	id, _, err := resolveProjectRef(ctx, r.Store, ref)
+	return id, err
+}
+
+// resolveProjectRef reads a project reference: a number, a global ID, or a
+// full path, as the REST API's :id. A path is looked up, and its project
+// returned too; one that names nothing is NOT_FOUND.
+func resolveProjectRef(ctx context.Context, s *store.Store, ref string) (int64, *store.Project, error) {
+	var p *store.Project
 	id, err := refID(ctx, ref, typeProject, func(path string) (int64, error) {
-		p, err := r.Store.ProjectByPath(ctx, path)
-		if p == nil || err != nil {
+		found, err := s.ProjectByPath(ctx, path)
+		if found == nil || err != nil {
 			return 0, err
 		}
+		p = found
 		return p.ID, nil
 	})
 	if err == nil && id == 0 {
 		err = errNotFound("Project")
 	}
-	return id, err
+	return id, p, err
 }
 
 // parseIDs reads a list of references to objects of one type.

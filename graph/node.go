@@ -85,54 +85,43 @@ func nilIfErr[T any](v *T, err error) (model.Node, error) {
 // projectByRef resolves a project reference: a number, a global ID, or a
 // full path, as the REST API's :id.
 func projectByRef(ctx context.Context, s *store.Store, ref string) (*store.Project, store.ProjectAccess, error) {
-	var p *store.Project
-	id, err := refID(ctx, ref, typeProject, func(path string) (int64, error) {
-		found, err := s.ProjectByPath(ctx, path)
-		if found == nil || err != nil {
-			return 0, err
-		}
-		p = found
-		return p.ID, nil
-	})
+	id, p, err := resolveProjectRef(ctx, s, ref)
 	if err != nil {
 		return nil, store.ProjectAccess{}, err
 	}
-	if id == 0 {
-		return nil, store.ProjectAccess{}, errNotFound("Project")
+	v := ViewerFrom(ctx)
+	p, level, err := readProjectAccess(ctx, s, v, id, p)
+	if err == nil && p != nil {
+		// The nested fields find both cached.
+		l := loadersFrom(ctx)
+		l.Projects.Prime(ctx, id, p)
+		if v.Authenticated() {
+			l.MemberLevels.Prime(ctx, store.MemberKey{ProjectID: id, UserID: v.UserID()}, level)
+		}
 	}
-	if err := primeProjectAccess(ctx, s, id, p); err != nil {
-		return nil, store.ProjectAccess{}, err
-	}
-	return projectAccess(ctx, id)
+	return visibleProject(v, p, level, err)
 }
 
-// primeProjectAccess reads a root-level project and the caller's
-// membership in it straight from the store and primes the loaders with
-// them. A root field has no siblings to share a batch with, so waiting for
-// some would only add latency; the nested fields then find both cached.
-func primeProjectAccess(ctx context.Context, s *store.Store, id int64, p *store.Project) error {
-	l := loadersFrom(ctx)
+// readProjectAccess reads a project (unless p is it already) and the
+// viewer's membership level in it straight from the store. Root fields and
+// a subscription's per-event check use it: they have no siblings to share
+// a batch with, so waiting for some would only add latency.
+func readProjectAccess(ctx context.Context, s *store.Store, v store.Viewer, id int64, p *store.Project) (*store.Project, store.AccessLevel, error) {
 	if p == nil {
 		found, err := s.Projects(ctx, []int64{id})
-		if err != nil {
-			return err
+		if err != nil || found[0] == nil {
+			return nil, store.NoAccess, err
 		}
-		if p = found[0]; p == nil {
-			return nil // projectAccess answers NOT_FOUND
-		}
+		p = found[0]
 	}
-	l.Projects.Prime(ctx, id, p)
-	v := ViewerFrom(ctx)
 	if !v.Authenticated() {
-		return nil
+		return p, store.NoAccess, nil
 	}
-	key := store.MemberKey{ProjectID: id, UserID: v.UserID()}
-	levels, err := s.MemberLevels(ctx, []store.MemberKey{key})
+	levels, err := s.MemberLevels(ctx, []store.MemberKey{{ProjectID: id, UserID: v.UserID()}})
 	if err != nil {
-		return err
+		return nil, store.NoAccess, err
 	}
-	l.MemberLevels.Prime(ctx, key, levels[0])
-	return nil
+	return p, levels[0], nil
 }
 
 // refID reads a reference that may also be a path; 0 when the path names

@@ -102,11 +102,8 @@ type errorResponse struct {
 // before execution.
 func requestErrorStatus(errs gqlerror.List, mediaType string) int {
 	for _, e := range errs {
-		switch e.Extensions["code"] {
-		case CodeComplexityLimit:
-			return http.StatusUnprocessableEntity
-		case CodeBadRequest:
-			return http.StatusBadRequest
+		if status, ok := refusalStatus[codeOf(e)]; ok {
+			return status
 		}
 	}
 	// Parse and validation failures: application/json keeps 200 for every

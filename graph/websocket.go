@@ -11,8 +11,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
-	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/deploygraph/deploygraph/store"
 )
@@ -35,10 +33,10 @@ const (
 	closeGoingAwayText = "The server is shutting down"
 )
 
-// IsWebSocketUpgrade reports whether r asks to open a WebSocket. Such a
+// isWebSocketUpgrade reports whether r asks to open a WebSocket. Such a
 // request lives as long as its connection: it must not go through a
 // handler that bounds a request's duration or buffers its response.
-func IsWebSocketUpgrade(r *http.Request) bool {
+func isWebSocketUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet &&
 		headerHasToken(r.Header, "Connection", "upgrade") &&
 		headerHasToken(r.Header, "Upgrade", "websocket")
@@ -62,7 +60,7 @@ func websocketTransport(s *store.Store, keepAlive time.Duration) transport.Webso
 		keepAlive = defaultKeepAlive
 	}
 	return transport.Websocket{
-		// The origin was checked before the upgrade (Options.CheckOrigin),
+		// The origin was checked before the upgrade (Options.RequestOriginAllowed),
 		// so the library's own same-origin check must not refuse what that
 		// allowed.
 		Implementation:        socketAcceptor{transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{InsecureSkipVerify: true}}},
@@ -136,20 +134,17 @@ func (a socketAcceptor) Accept(w http.ResponseWriter, r *http.Request, opts tran
 // connection.
 func initSocket(s *store.Store) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		var viewer store.Viewer
-		secret, ok, err := tokenFromPayload(payload)
-		if err == nil && ok {
-			viewer.User, err = s.Authenticate(ctx, secret)
-		}
+		secret, ok := tokenFromPayload(payload)
+		viewer, err := viewerFor(ctx, s, secret, ok)
 		if err != nil {
 			// IMPORTANT: return ctx, never nil, with the error: gqlgen reads
 			// the close code from it, and a nil one panics instead of
 			// closing the connection.
-			code, reason := closeForbidden, publicMessage(err)
-			if store.ErrorCode(err) != store.EUnauthenticated {
-				code = closeInternal
+			refusal, code := presentError(ctx, err), closeInternal
+			if codeOf(refusal) == CodeUnauthenticated {
+				code = closeForbidden
 			}
-			return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, code), reason), nil, err
+			return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, code), refusal.Message), nil, refusal
 		}
 		if sock := socketFrom(ctx); sock != nil {
 			sock.mu.Lock()
@@ -160,58 +155,38 @@ func initSocket(s *store.Store) transport.WebsocketInitFunc {
 	}
 }
 
-// tokenFromPayload reads the token of a connection_init payload, with the
-// rules of the HTTP headers: a value that is not a usable token is a bad
-// token, never anonymity.
-func tokenFromPayload(p transport.InitPayload) (secret string, ok bool, err error) {
-	badToken := store.Errorf(store.EUnauthenticated, "Invalid, expired or revoked token")
-	for _, key := range []string{"authorization", "Authorization"} {
+// tokenFromPayload reads the token of a connection_init payload with the
+// rules of the HTTP headers (see tokenOf); a key is there even when its
+// value is not a string.
+func tokenFromPayload(p transport.InitPayload) (string, bool) {
+	authorization, hasAuthorization := payloadString(p, "authorization", "Authorization")
+	privateToken, hasPrivateToken := payloadString(p, "PRIVATE-TOKEN", "private-token")
+	return tokenOf(authorization, hasAuthorization, privateToken, hasPrivateToken)
+}
+
+func payloadString(p transport.InitPayload, keys ...string) (string, bool) {
+	for _, key := range keys {
 		if v, present := p[key]; present {
-			h, _ := v.(string)
-			token, usable := bearerToken(h)
-			if !usable {
-				return "", true, badToken
-			}
-			return token, true, nil
+			s, _ := v.(string)
+			return s, true
 		}
 	}
-	for _, key := range []string{"PRIVATE-TOKEN", "private-token"} {
-		if v, present := p[key]; present {
-			t, _ := v.(string)
-			if t = strings.TrimSpace(t); t == "" {
-				return "", true, badToken
-			}
-			return t, true, nil
-		}
-	}
-	return "", false, nil
+	return "", false
 }
 
 // socketExtension runs every operation sent over a WebSocket with the
 // connection's viewer and, for each response (each event of a
 // subscription), fresh dataloaders: a connection lives for hours, and
-// cached lookups would show old data. Subscriptions sent over plain HTTP
-// are refused.
+// cached lookups would show old data.
 type socketExtension struct{ r *Resolver }
 
 var (
-	_ graphql.HandlerExtension     = socketExtension{}
-	_ graphql.OperationInterceptor = socketExtension{}
-	_ graphql.ResponseInterceptor  = socketExtension{}
+	_ graphql.HandlerExtension    = socketExtension{}
+	_ graphql.ResponseInterceptor = socketExtension{}
 )
 
 func (socketExtension) ExtensionName() string                   { return "WebSockets" }
 func (socketExtension) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (e socketExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	if socketFrom(ctx) == nil && graphql.GetOperationContext(ctx).Operation.Operation == ast.Subscription {
-		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
-			Message:    "Subscriptions need a WebSocket connection (graphql-transport-ws) to /graphql",
-			Extensions: map[string]any{"code": CodeBadRequest},
-		}}})
-	}
-	return next(ctx)
-}
 
 func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if socketFrom(ctx) != nil {
@@ -225,12 +200,11 @@ func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.Res
 // every event, as it is then: a subscriber who lost it gets the error and
 // the stream ends.
 func (r *Resolver) subscribe(ctx context.Context, projectRef string, keep func(store.Event) bool) (<-chan *store.Event, error) {
-	check := WithLoaders(ctx, r.loaders())
-	p, _, err := projectByRef(check, r.Store, projectRef)
-	if err != nil {
-		return nil, err
+	p, acc, err := projectByRef(WithLoaders(ctx, r.loaders()), r.Store, projectRef)
+	if err == nil {
+		err = mayReadContents(acc)
 	}
-	if _, _, err := readableProject(check, p.ID); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	sub := r.Store.Subscribe(p.ID)
@@ -290,23 +264,22 @@ func (r *Resolver) ended(ctx context.Context, err error) {
 	}
 }
 
-// mayRead checks, with fresh lookups, that the subscriber may still read
+// mayRead checks, with fresh reads, that the subscriber may still read
 // the project's contents: their token still authenticates and the project
 // is still readable to them.
 func (r *Resolver) mayRead(ctx context.Context, projectID int64) error {
-	ctx = WithLoaders(ctx, r.loaders())
+	v := ViewerFrom(ctx)
 	if sock := socketFrom(ctx); sock != nil && sock.token() != "" {
 		u, err := r.Store.Authenticate(ctx, sock.token())
 		if err != nil {
 			return err
 		}
-		ctx = WithViewer(ctx, store.Viewer{User: u})
+		v = store.Viewer{User: u}
 	}
-	// Read straight from the store: one subscriber's check has nothing to
-	// share a batch with, and waiting for a batch would slow every event.
-	if err := primeProjectAccess(ctx, r.Store, projectID, nil); err != nil {
+	p, level, err := readProjectAccess(ctx, r.Store, v, projectID, nil)
+	_, acc, err := visibleProject(v, p, level, err)
+	if err != nil {
 		return err
 	}
-	_, _, err := readableProject(ctx, projectID)
-	return err
+	return mayReadContents(acc)
 }
