@@ -226,25 +226,31 @@ func (r *Resolver) deliver(ctx context.Context, sub *store.Subscription, project
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-sub.Events():
+		case batch, ok := <-sub.Events():
 			if !ok {
 				r.ended(ctx, sub.Err())
 				return
 			}
-			if !keep(e) {
-				continue
-			}
-			if err := r.mayRead(ctx, projectID); err != nil {
-				transport.AddSubscriptionError(ctx, presentError(ctx, err))
-				return
-			}
-			select {
-			case out <- &e:
-			case <-sub.Done():
-				r.ended(ctx, sub.Err())
-				return
-			case <-ctx.Done():
-				return
+			checked := false // access, once per committed transaction
+			for _, e := range batch {
+				if !keep(e) {
+					continue
+				}
+				if !checked {
+					if err := r.mayRead(ctx, projectID); err != nil {
+						transport.AddSubscriptionError(ctx, presentError(ctx, err))
+						return
+					}
+					checked = true
+				}
+				select {
+				case out <- &e:
+				case <-sub.Done():
+					r.ended(ctx, sub.Err())
+					return
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}

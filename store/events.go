@@ -32,8 +32,10 @@ type Event struct {
 // an environment.
 func (e Event) IsDeployment() bool { return e.DeploymentID != 0 }
 
-// DefaultEventBuffer is how many events a subscriber may fall behind before
-// its subscription is ended.
+// DefaultEventBuffer is how many transactions a subscriber may fall behind
+// before its subscription is ended. It counts transactions, not events: a
+// reader that keeps up is never dropped for one large write (deleting an
+// environment with all its deployments, say).
 const DefaultEventBuffer = 256
 
 // Why a subscription ended.
@@ -128,15 +130,26 @@ func (b *broker) committed(txid uint64, events []Event) {
 	}
 }
 
-// publish hands events to their project's subscribers without ever
-// waiting: a subscriber whose buffer is full is dropped, so that neither
-// writers nor the other subscribers wait for it, and no subscriber ever
-// sees a gap or a reordering.
+// publish hands a transaction's events to their projects' subscribers,
+// each project's as one batch, without ever waiting: a subscriber whose
+// buffer is full is dropped, so that neither writers nor the other
+// subscribers wait for it, and no subscriber ever sees a gap or a
+// reordering.
 func (b *broker) publish(events []Event) {
+	var byProject map[int64][]Event
 	for _, e := range events {
-		for sub := range b.subs[e.ProjectID] {
+		if len(b.subs[e.ProjectID]) == 0 {
+			continue
+		}
+		if byProject == nil {
+			byProject = map[int64][]Event{}
+		}
+		byProject[e.ProjectID] = append(byProject[e.ProjectID], e)
+	}
+	for projectID, batch := range byProject {
+		for sub := range b.subs[projectID] {
 			select {
-			case sub.events <- e:
+			case sub.events <- batch:
 			default:
 				b.end(sub, ErrSubscriberTooSlow)
 			}
@@ -147,7 +160,7 @@ func (b *broker) publish(events []Event) {
 func (b *broker) subscribe(projectID int64) *Subscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	sub := &Subscription{b: b, projectID: projectID, events: make(chan Event, b.buffer), done: make(chan struct{})}
+	sub := &Subscription{b: b, projectID: projectID, events: make(chan []Event, b.buffer), done: make(chan struct{})}
 	if b.closed {
 		sub.err = ErrStoreClosed
 		close(sub.events)
@@ -193,7 +206,7 @@ func (b *broker) close() {
 type Subscription struct {
 	b         *broker
 	projectID int64
-	events    chan Event
+	events    chan []Event
 	done      chan struct{}
 	err       error // set before done is closed
 }
@@ -216,8 +229,10 @@ func (s *Store) Subscribers() int {
 	return s.events.count
 }
 
-// Events delivers the events; it is closed when the subscription ends.
-func (sub *Subscription) Events() <-chan Event { return sub.events }
+// Events delivers the events, one committed transaction's at a time, in
+// commit order; it is closed when the subscription ends. Subscribers share
+// a batch: read it, never change it.
+func (sub *Subscription) Events() <-chan []Event { return sub.events }
 
 // Done is closed when the subscription ends, even while events are still
 // buffered.

@@ -16,8 +16,8 @@ func drain(sub *Subscription) []Event {
 	var out []Event
 	for {
 		select {
-		case e := <-sub.Events():
-			out = append(out, e)
+		case batch := <-sub.Events():
+			out = append(out, batch...)
 		default:
 			return out
 		}

@@ -23,11 +23,11 @@ func nextEvents(t *testing.T, sub *store.Subscription, n int) []store.Event {
 	timeout := time.After(eventWait)
 	for len(out) < n {
 		select {
-		case e, ok := <-sub.Events():
+		case batch, ok := <-sub.Events():
 			if !ok {
 				t.Fatalf("subscription ended after %d of %d events: %v", len(out), n, sub.Err())
 			}
-			out = append(out, e)
+			out = append(out, batch...)
 		case <-timeout:
 			t.Fatalf("got %d of %d events: %+v", len(out), n, out)
 		}
@@ -277,6 +277,39 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	}
 	if n := s.Subscribers(); n != 1 {
 		t.Errorf("subscribers: got %d, want 1", n)
+	}
+}
+
+// Ensure that one write with more events than a subscriber's buffer does
+// not drop a subscriber that keeps up: the buffer counts transactions.
+func TestEventsLargeWriteKeepsReaders(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true, EventBuffer: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	root := store.Viewer{User: &store.User{ID: 1, Username: "root", State: store.UserActive, Admin: true}}
+	p := must(s.CreateProject(ctx, root, store.NewProject{Name: "app", Path: "app"}))
+	const deployments = 10
+	var env *store.Environment
+	for i := range deployments {
+		d := must(s.CreateDeployment(ctx, root, store.NewDeployment{ProjectID: p.ID, Environment: "review/big", SHA: sha(i), Ref: "main", Status: store.StatusSuccess}))
+		env = must(s.Environments(ctx, []int64{d.EnvironmentID}))[0]
+	}
+	must(s.StopEnvironment(ctx, root, env.ID, false))
+
+	reader := s.Subscribe(p.ID)
+	defer reader.Close()
+	must(s.DeleteEnvironment(ctx, root, env.ID))
+	got := nextEvents(t, reader, deployments+1)
+	if len(got) != deployments+1 || got[deployments].Kind != store.EventDeleted || got[deployments].IsDeployment() {
+		t.Fatalf("got %d events ending with %+v, want %d deployments' and the environment's DELETED", len(got), got[len(got)-1], deployments)
+	}
+	select {
+	case <-reader.Done():
+		t.Fatalf("the reader was dropped: %v", reader.Err())
+	default:
 	}
 }
 

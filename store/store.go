@@ -68,8 +68,8 @@ type Options struct {
 	NoSync bool
 	// Clock returns "now"; tests inject a fixed clock.
 	Clock func() time.Time
-	// EventBuffer is how many events a subscriber may fall behind before
-	// its subscription is ended; 0 means DefaultEventBuffer.
+	// EventBuffer is how many transactions a subscriber may fall behind
+	// before its subscription is ended; 0 means DefaultEventBuffer.
 	EventBuffer int
 	// OnTx, when set, hears of every transaction as it ends: its kind
 	// (TxRead or TxWrite), how long it took and its error. It must be
