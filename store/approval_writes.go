@@ -105,11 +105,7 @@ func (s *Store) ProtectEnvironment(ctx context.Context, v Viewer, projectID int6
 // protectionChanged records that the environment of that name, if there is
 // one, reads differently now: its protection changed.
 func protectionChanged(tx *bolt.Tx, ch *changes, projectID int64, name string) error {
-	id := lookupID(tx, bktEnvByName, join(u64(projectID), []byte(name)))
-	if id == 0 {
-		return nil
-	}
-	e, err := getByID[Environment](tx, bktEnvironments, id)
+	e, err := environmentByName(tx, projectID, name)
 	if err != nil || e == nil {
 		return err
 	}

@@ -11,9 +11,6 @@ import (
 // maxGroup bounds how many writes share one transaction.
 const maxGroup = 256
 
-// ErrClosed is returned by writes that arrive after Close.
-var ErrClosed = errors.New("the store is closed")
-
 // groupWrite is one caller's write waiting for a shared commit.
 type groupWrite struct {
 	fn   func(tx *bolt.Tx) error
@@ -26,18 +23,16 @@ type groupWrite struct {
 // Batch would first wait for its timer; under concurrency, one fsync
 // serves every queued write.
 type committer struct {
-	db      *bolt.DB
-	onTx    txHook
+	update  func(fn func(tx *bolt.Tx) error) error // one write transaction
 	writes  chan *groupWrite
 	closing chan struct{}
 	stopped chan struct{}
 	once    sync.Once
 }
 
-func startCommitter(db *bolt.DB, onTx txHook) *committer {
+func startCommitter(update func(fn func(tx *bolt.Tx) error) error) *committer {
 	c := &committer{
-		db:      db,
-		onTx:    onTx,
+		update:  update,
 		writes:  make(chan *groupWrite),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -56,11 +51,11 @@ func (c *committer) do(fn func(tx *bolt.Tx) error) error {
 	case c.writes <- w:
 		return <-w.done
 	case <-c.closing:
-		return ErrClosed
+		return ErrStoreClosed
 	}
 }
 
-// stop lets the commit in flight finish; later writes get ErrClosed.
+// stop lets the commit in flight finish; later writes get ErrStoreClosed.
 func (c *committer) stop() {
 	c.once.Do(func() { close(c.closing) })
 	<-c.stopped
@@ -97,8 +92,9 @@ type failedWrite struct {
 func (f *failedWrite) Error() string { return f.err.Error() }
 
 // commit runs the group in one transaction. When a write fails, nothing of
-// the group is kept: the failed write runs again alone, so that its answer
-// (error or success) is its own, and the others commit together without it.
+// the group is kept, and the others commit together without it. The
+// failed write's answer is its own: if it ran first, it saw exactly the
+// committed state; otherwise it runs again alone.
 func (c *committer) commit(group []*groupWrite) {
 	for len(group) > 0 {
 		err := c.update(func(tx *bolt.Tx) error {
@@ -110,24 +106,20 @@ func (c *committer) commit(group []*groupWrite) {
 			return nil
 		})
 		var failed *failedWrite
-		if errors.As(err, &failed) {
-			if len(group) > 1 {
-				alone := group[failed.index]
-				alone.done <- c.update(func(tx *bolt.Tx) error { return runWrite(alone.fn, tx) })
-				group = append(group[:failed.index:failed.index], group[failed.index+1:]...)
-				continue
+		if !errors.As(err, &failed) {
+			for _, w := range group {
+				w.done <- err
 			}
-			err = failed.err
+			return
 		}
-		for _, w := range group {
-			w.done <- err
+		bad := group[failed.index]
+		if failed.index == 0 {
+			bad.done <- failed.err
+		} else {
+			bad.done <- c.update(func(tx *bolt.Tx) error { return runWrite(bad.fn, tx) })
 		}
-		return
+		group = append(group[:failed.index:failed.index], group[failed.index+1:]...)
 	}
-}
-
-func (c *committer) update(fn func(tx *bolt.Tx) error) error {
-	return c.onTx.run(TxWrite, func() error { return c.db.Update(fn) })
 }
 
 // runWrite turns a panic in one write into that write's error, so that it

@@ -22,7 +22,7 @@ func openCommitter(t *testing.T) (*bolt.DB, *committer) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c := startCommitter(db, nil)
+	c := startCommitter(db.Update)
 	t.Cleanup(func() {
 		c.stop()
 		db.Close()
@@ -140,8 +140,8 @@ func TestCommitterRefusesWritesAfterStop(t *testing.T) {
 	db, c := openCommitter(t)
 	c.stop()
 	c.stop() // Close may run twice
-	if err := c.do(put("late")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("write after stop: %v, want ErrClosed", err)
+	if err := c.do(put("late")); !errors.Is(err, ErrStoreClosed) {
+		t.Fatalf("write after stop: %v, want ErrStoreClosed", err)
 	}
 	if stored(t, db, "late") {
 		t.Fatal("a write after stop was stored")

@@ -358,11 +358,8 @@ func restartEnvironment(tx *bolt.Tx, ch *changes, e *Environment, now time.Time)
 // or a new one created with createEnvironment's rules (name validated,
 // slug, tier guessed). It checks no access: createDeployment has.
 func findOrCreateEnvironment(tx *bolt.Tx, ch *changes, projectID int64, name string, now time.Time) (*Environment, error) {
-	if id := lookupID(tx, bktEnvByName, join(u64(projectID), []byte(name))); id != 0 {
-		e, err := getByID[Environment](tx, bktEnvironments, id)
-		if err != nil || e != nil {
-			return e, err
-		}
+	if e, err := environmentByName(tx, projectID, name); err != nil || e != nil {
+		return e, err
 	}
 	if err := ValidateEnvironmentName(name); err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ func TestFindOrCreateEnvironment(t *testing.T) {
 		s := newEWIStore(t, existing())
 		var got *Environment
 		err := s.update(func(tx *bolt.Tx) (err error) {
-			got, err = findOrCreateEnvironment(tx, nil, 1, "production", ewiNow)
+			got, err = findOrCreateEnvironment(tx, &changes{}, 1, "production", ewiNow)
 			return err
 		})
 		if err != nil {
@@ -85,7 +85,7 @@ func TestFindOrCreateEnvironment(t *testing.T) {
 		s := newEWIStore(t, existing())
 		var got *Environment
 		err := s.update(func(tx *bolt.Tx) (err error) {
-			got, err = findOrCreateEnvironment(tx, nil, 1, "review/fix-foo", ewiNow)
+			got, err = findOrCreateEnvironment(tx, &changes{}, 1, "review/fix-foo", ewiNow)
 			return err
 		})
 		if err != nil {
@@ -105,7 +105,7 @@ func TestFindOrCreateEnvironment(t *testing.T) {
 		s := newEWIStore(t, existing())
 		var got *Environment
 		err := s.update(func(tx *bolt.Tx) (err error) {
-			got, err = findOrCreateEnvironment(tx, nil, 1, "Production", ewiNow)
+			got, err = findOrCreateEnvironment(tx, &changes{}, 1, "Production", ewiNow)
 			return err
 		})
 		if err != nil {
@@ -119,7 +119,7 @@ func TestFindOrCreateEnvironment(t *testing.T) {
 	t.Run("refuses an invalid name", func(t *testing.T) {
 		s := newEWIStore(t)
 		err := s.update(func(tx *bolt.Tx) error {
-			_, err := findOrCreateEnvironment(tx, nil, 1, "/review", ewiNow)
+			_, err := findOrCreateEnvironment(tx, &changes{}, 1, "/review", ewiNow)
 			return err
 		})
 		if got, want := ErrorCode(err), EInvalid; got != want {
@@ -149,7 +149,7 @@ func TestRestartEnvironment(t *testing.T) {
 				Tier: TierDevelopment, CreatedAt: old, UpdatedAt: old, AutoDeleteAt: &deleteAt}
 			s := newEWIStore(t, before)
 			e := ewiEnvironment(t, s, 3)
-			err := s.update(func(tx *bolt.Tx) error { return restartEnvironment(tx, nil, e, ewiNow) })
+			err := s.update(func(tx *bolt.Tx) error { return restartEnvironment(tx, &changes{}, e, ewiNow) })
 			if err != nil {
 				t.Fatalf("restartEnvironment: %v", err)
 			}
@@ -182,7 +182,7 @@ func TestDeleteEnvironmentRecordLeavesNoKeys(t *testing.T) {
 				return err
 			}
 		}
-		return deleteEnvironmentRecord(tx, nil, env)
+		return deleteEnvironmentRecord(tx, &changes{}, env)
 	})
 	if err != nil {
 		t.Fatalf("deleteEnvironmentRecord: %v", err)

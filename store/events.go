@@ -45,20 +45,14 @@ var (
 )
 
 // changes collects one write transaction's events in the order its writes
-// happen. A nil *changes collects nothing (imports publish no events).
+// happen.
 type changes struct{ events []Event }
 
 func (c *changes) environment(kind EventKind, e *Environment) {
-	if c == nil {
-		return
-	}
 	c.events = append(c.events, Event{Kind: kind, ProjectID: e.ProjectID, EnvironmentID: e.ID, Environment: e.Name})
 }
 
 func (c *changes) deployment(kind EventKind, env *Environment, d *Deployment) {
-	if c == nil {
-		return
-	}
 	c.events = append(c.events, Event{Kind: kind, ProjectID: d.ProjectID, EnvironmentID: env.ID, Environment: env.Name, DeploymentID: d.ID})
 }
 
@@ -93,7 +87,6 @@ type broker struct {
 	next   uint64             // the number of the next transaction to publish
 	held   map[uint64][]Event // committed transactions waiting for an earlier one
 	subs   map[int64]map[*Subscription]struct{}
-	count  int
 	buffer int
 	closed bool
 }
@@ -171,7 +164,6 @@ func (b *broker) subscribe(projectID int64) *Subscription {
 		b.subs[projectID] = map[*Subscription]struct{}{}
 	}
 	b.subs[projectID][sub] = struct{}{}
-	b.count++
 	return sub
 }
 
@@ -185,7 +177,6 @@ func (b *broker) end(sub *Subscription, err error) {
 	if len(subs) == 0 {
 		delete(b.subs, sub.projectID)
 	}
-	b.count--
 	sub.err = err
 	close(sub.events)
 	close(sub.done)
@@ -226,7 +217,11 @@ func (s *Store) EndSubscriptions() { s.events.close() }
 func (s *Store) Subscribers() int {
 	s.events.mu.Lock()
 	defer s.events.mu.Unlock()
-	return s.events.count
+	n := 0
+	for _, subs := range s.events.subs {
+		n += len(subs)
+	}
+	return n
 }
 
 // Events delivers the events, one committed transaction's at a time, in

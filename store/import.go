@@ -91,8 +91,7 @@ func (s *Store) Import(ctx context.Context, r io.ReadSeeker) (ImportStats, error
 	if err := newImporter(ctx, r, facts, nil).run(); err != nil {
 		return ImportStats{}, err
 	}
-	err = s.onTx.run(TxRead, func() error { return s.db.View(func(tx *bolt.Tx) error { return facts.checkStore(tx) }) })
-	if err != nil {
+	if err := s.view(facts.checkStore); err != nil {
 		return ImportStats{}, err
 	}
 	if _, err := r.Seek(start, io.SeekStart); err != nil {

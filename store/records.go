@@ -157,18 +157,23 @@ func (s *Store) EnvironmentsByName(ctx context.Context, keys []EnvironmentKey) (
 	out := make([]*Environment, len(keys))
 	err := s.view(func(tx *bolt.Tx) error {
 		for i, k := range keys {
-			id := lookupID(tx, bktEnvByName, join(u64(k.ProjectID), []byte(k.Name)))
-			if id == 0 {
-				continue
-			}
 			var err error
-			if out[i], err = getByID[Environment](tx, bktEnvironments, id); err != nil {
+			if out[i], err = environmentByName(tx, k.ProjectID, k.Name); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return out, err
+}
+
+// environmentByName reads the project's environment of that name, or nil.
+func environmentByName(tx *bolt.Tx, projectID int64, name string) (*Environment, error) {
+	id := lookupID(tx, bktEnvByName, join(u64(projectID), []byte(name)))
+	if id == 0 {
+		return nil, nil
+	}
+	return getByID[Environment](tx, bktEnvironments, id)
 }
 
 // MergeRequestsByIID loads merge requests by project and iid (nil where

@@ -127,9 +127,9 @@ func Open(path string, opts Options) (*Store, error) {
 		Timeout:      opts.LockTimeout,
 		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
-		// The freelist is written with every commit (one small page) so that
-		// opening a large file does not walk, and thereby map into memory,
-		// every page of it to rebuild the list.
+		// The freelist is written with every commit (its size grows with
+		// the file's free pages) so that opening a large file does not walk,
+		// and thereby map into memory, every page of it to rebuild the list.
 		NoFreelistSync: false,
 		// Room to grow before the first remap, which waits for every reader.
 		InitialMmapSize: 256 << 20,
@@ -154,10 +154,12 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{
-		db: db, commits: startCommitter(db, opts.OnTx), now: opts.Clock, onTx: opts.OnTx,
+	s := &Store{
+		db: db, now: opts.Clock, onTx: opts.OnTx,
 		events: newBroker(uint64(last)+1, opts.EventBuffer),
-	}, nil
+	}
+	s.commits = startCommitter(s.update)
+	return s, nil
 }
 
 // Close lets the write in flight commit, ends every subscription and
@@ -207,7 +209,12 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 // update runs fn in a write transaction; what it changes is published
 // once it commits.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return s.onTx.run(TxWrite, func() error { return s.db.Update(s.recording(fn)) })
+	return s.onTx.run(TxWrite, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			s.changesOf(tx)
+			return fn(tx)
+		})
+	})
 }
 
 // batch is update for hot write paths: concurrent calls share one commit
@@ -216,13 +223,5 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 // Events follow the transaction: a run that is rolled back and retried
 // publishes only what the committed run recorded.
 func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
-	return s.commits.do(s.recording(fn))
-}
-
-// recording makes fn record its changes for the transaction it runs in.
-func (s *Store) recording(fn func(tx *bolt.Tx) error) func(tx *bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
-		s.changesOf(tx)
-		return fn(tx)
-	}
+	return s.commits.do(fn)
 }
