@@ -203,25 +203,44 @@ type benchServer struct {
 	store *store.Store
 }
 
-// startBenchServer serves a copy of the store file src, opened as the
-// server opens it (fsync on). A copy because bbolt locks its file and the
-// cached data set must stay as generated.
-func startBenchServer(tb testing.TB, src string, opts store.Options) *benchServer {
+// openBenchApp opens the server on c as the server opens itself (fsync on
+// unless opts say otherwise), as root with the bench token, with the request
+// log formatted and dropped. The store closes when the benchmark ends.
+func openBenchApp(tb testing.TB, c config, opts store.Options) *app {
+	tb.Helper()
+	c.adminToken, c.logger = benchAdminToken, discardLogger
+	a, err := newApp(context.Background(), c, opts)
+	if err != nil {
+		tb.Fatalf("start server: %v", err)
+	}
+	tb.Cleanup(func() { a.store.Close() })
+	return a
+}
+
+// openBenchCopy opens a copy of the store file src: bbolt locks its file,
+// and the cached data set must stay as generated.
+func openBenchCopy(tb testing.TB, src string, opts store.Options) *app {
 	tb.Helper()
 	db := filepath.Join(tb.TempDir(), "deploygraph.db")
 	if err := copyFile(db, src); err != nil {
 		tb.Fatal(err)
 	}
-	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true, logger: discardLogger}, opts)
-	if err != nil {
-		tb.Fatalf("start server: %v", err)
-	}
+	return openBenchApp(tb, config{db: db, introspection: true}, opts)
+}
+
+// serveBench serves a on 127.0.0.1 until the benchmark ends (before its
+// store closes: cleanups run last first).
+func serveBench(tb testing.TB, a *app) *benchServer {
 	srv := httptest.NewServer(a.handler)
-	tb.Cleanup(func() {
-		srv.Close()
-		a.store.Close()
-	})
+	tb.Cleanup(srv.Close)
 	return &benchServer{url: srv.URL + "/graphql", store: a.store}
+}
+
+// startBenchServer serves a copy of the store file src, opened as the
+// server opens it.
+func startBenchServer(tb testing.TB, src string, opts store.Options) *benchServer {
+	tb.Helper()
+	return serveBench(tb, openBenchCopy(tb, src, opts))
 }
 
 // benchAnswer is one response, captured to be served again by the bare
@@ -561,25 +580,12 @@ func startWriteServer(tb testing.TB, opts store.Options) (*benchServer, string) 
 		}},
 	}
 	dir := tb.TempDir()
-	raw, _ := json.Marshal(doc)
-	c := config{db: filepath.Join(dir, "deploygraph.db"), importFile: filepath.Join(dir, "import.json"), adminToken: benchAdminToken, logger: discardLogger}
-	if err := os.WriteFile(c.importFile, raw, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	a, err := newApp(context.Background(), c, opts)
-	if err != nil {
-		tb.Fatalf("start server: %v", err)
-	}
-	srv := httptest.NewServer(a.handler)
-	tb.Cleanup(func() {
-		srv.Close()
-		a.store.Close()
-	})
-	token, _, err := a.store.CreateAccessToken(context.Background(), store.System, 1, "bench", nil)
+	srv := serveBench(tb, openBenchApp(tb, config{db: filepath.Join(dir, "deploygraph.db"), importFile: writeDoc(tb, dir, "import.json", doc)}, opts))
+	token, _, err := srv.store.CreateAccessToken(context.Background(), store.System, 1, "bench", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &benchServer{url: srv.URL + "/graphql", store: a.store}, token
+	return srv, token
 }
 
 const benchCreateMutation = `mutation Create($input: CreateDeploymentInput!) { createDeployment(input: $input) { deployment { id iid status } } }`
@@ -761,15 +767,7 @@ func TestBenchHarnessTiny(t *testing.T) {
 func BenchmarkServe(b *testing.B) {
 	tuneGC() // as the server runs
 	n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_N", 10000)
-	db := filepath.Join(b.TempDir(), "deploygraph.db")
-	if err := copyFile(db, benchStore(b, n)); err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(context.Background(), config{db: db, adminToken: benchAdminToken, introspection: true, logger: discardLogger}, store.Options{})
-	if err != nil {
-		b.Fatalf("start server: %v", err)
-	}
-	b.Cleanup(func() { a.store.Close() })
+	a := openBenchCopy(b, benchStore(b, n), store.Options{})
 	for _, q := range benchQueries(n) {
 		body := q.body()
 		b.Run(q.name, func(b *testing.B) {

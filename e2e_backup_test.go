@@ -106,12 +106,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		}()
 	}
 	// Let the writers get going, so that the backup is taken among them.
-	for deadline := time.Now().Add(5 * time.Second); n.Load() < 20; {
-		if time.Now().After(deadline) {
-			t.Fatal("no deployments were created")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "20 deployments created", func() bool { return n.Load() >= 20 })
 	mu.Lock()
 	before := append([]createdDeployment(nil), acked...)
 	mu.Unlock()

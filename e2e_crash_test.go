@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
@@ -62,11 +63,7 @@ func TestCrashSafety(t *testing.T) {
 			}()
 		}
 		// Kill at a random moment once writes are flowing.
-		for deadline := time.Now().Add(10 * time.Second); n.Load() == 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: no creation was acknowledged", round)
-			}
-		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: a creation acknowledged", round), func() bool { return n.Load() > 0 })
 		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 		killed.Store(true)
 		if err := p.cmd.Process.Kill(); err != nil {

@@ -296,10 +296,27 @@ func writeDoc(t testing.TB, dir, name string, doc any) string {
 	return path
 }
 
-// openServer is serve with store options of the test's choosing and an
-// explicit close, so that a second server can open the same store file.
+// waitFor polls cond until it holds, failing the test after limit: for
+// what a test cannot be told of directly (a subscription started, a
+// process stopped listening).
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+	}
+}
+
+// openServer serves a store opened with c and options of the test's
+// choosing (always without fsync), and returns an explicit close, so that
+// a second server can open the same store file. Closing checks the file's
+// consistency.
 func openServer(t testing.TB, c config, opts store.Options) (*testServer, func()) {
 	t.Helper()
+	if c.logger == nil {
+		c.logger = discardLogger
+	}
 	opts.NoSync = true
 	a, err := newApp(context.Background(), c, opts)
 	if err != nil {

@@ -85,6 +85,21 @@ func send(t *testing.T, req *http.Request) (*http.Response, string) {
 // metricValue reads one sample of a Prometheus text exposition, such as
 // `deploygraph_graphql_requests_total{operation_type="query",outcome="ok"}`;
 // -1 when it is missing.
+// metricAt reads one sample from the /metrics of the server at baseURL.
+func metricAt(t testing.TB, baseURL, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metricValue(string(text), sample)
+}
+
 func metricValue(exposition, sample string) float64 {
 	for _, line := range strings.Split(exposition, "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {

@@ -60,17 +60,13 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The listener closes first: new connections are refused.
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	waitFor(t, 5*time.Second, "connections refused after SIGTERM", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			break
+		if err == nil {
+			c.Close()
 		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the server still accepts connections after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err != nil
+	})
 
 	for i, r := range reqs {
 		if _, err := r.conn.Write(r.rest); err != nil {
@@ -131,20 +127,9 @@ func TestShutdownClosesSubscriptions(t *testing.T) {
 		"-import", writeDoc(t, dir, "import.json", fixtureDoc(3)))
 	c := wsConnect(t, &testServer{url: p.url}, rootToken)
 	c.subscribe(t, "envs", envEventsSub, map[string]any{"p": "acme/app"})
-	active := func() float64 {
-		resp, err := http.Get(p.url + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		text, _ := io.ReadAll(resp.Body)
-		return metricValue(string(text), "deploygraph_graphql_active_subscriptions")
-	}
-	for deadline := time.Now().Add(wsWait); active() != 1; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the subscription did not start\n%s", p.log())
-		}
-	}
+	waitFor(t, wsWait, "the subscription started", func() bool {
+		return metricAt(t, p.url, "deploygraph_graphql_active_subscriptions") == 1
+	})
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

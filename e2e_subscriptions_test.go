@@ -424,26 +424,16 @@ func TestE2ESubscriptionSlowSubscriber(t *testing.T) {
 // counting one when its client goes away.
 func TestE2ESubscriptionsAreCounted(t *testing.T) {
 	s, _ := startObservedServer(t)
-	active := func() float64 {
-		t.Helper()
-		_, text := send(t, must(http.NewRequest(http.MethodGet, s.url+"/metrics", nil)))
-		return metricValue(text, "deploygraph_graphql_active_subscriptions")
-	}
-	if got := active(); got != 0 {
+	const active = "deploygraph_graphql_active_subscriptions"
+	if got := metricAt(t, s.url, active); got != 0 {
 		t.Fatalf("active subscriptions before any: %v", got)
 	}
 	c := wsConnect(t, s, rootToken)
 	c.subscribe(t, "envs", envEventsSub, map[string]any{"p": "qa-group/website"})
 	waitSubscribers(t, s, 1)
-	if got := active(); got != 1 {
+	if got := metricAt(t, s.url, active); got != 1 {
 		t.Fatalf("active subscriptions with one open: %v", got)
 	}
 	c.conn.CloseNow()
-	deadline := time.Now().Add(wsWait)
-	for active() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("active subscriptions after the client left: %v", active())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, wsWait, "no active subscription after the client left", func() bool { return metricAt(t, s.url, active) == 0 })
 }

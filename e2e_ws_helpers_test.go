@@ -8,9 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -234,13 +234,7 @@ func wsCloseStatus(t testing.TB, err error) websocket.StatusCode {
 // a test writes only once its subscribers listen.
 func waitSubscribers(t testing.TB, s *testServer, n int) {
 	t.Helper()
-	deadline := time.Now().Add(wsWait)
-	for s.store.Subscribers() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("subscribers: got %d, want %d", s.store.Subscribers(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, wsWait, fmt.Sprintf("%d subscribers", n), func() bool { return s.store.Subscribers() == n })
 }
 
 // startGraphServer imports doc into a fresh store and serves the GraphQL
@@ -249,25 +243,9 @@ func waitSubscribers(t testing.TB, s *testServer, n int) {
 func startGraphServer(t testing.TB, doc any, opts graph.Options) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := config{db: filepath.Join(dir, "deploygraph.db"), adminToken: rootToken, importFile: filepath.Join(dir, "import.json")}
-	if err := os.WriteFile(c.importFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(context.Background(), c, store.Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	srv := httptest.NewServer(graph.NewHandler(a.store, opts))
-	t.Cleanup(func() {
-		srv.Close()
-		if err := a.store.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		a.store.Close()
-	})
-	return &testServer{url: srv.URL, store: a.store}
+	s, _ := openServer(t, config{db: filepath.Join(dir, "deploygraph.db"), adminToken: rootToken, importFile: writeDoc(t, dir, "import.json", doc)}, store.Options{})
+	srv := httptest.NewServer(graph.NewHandler(s.store, opts))
+	t.Cleanup(srv.Close) // before the store closes: cleanups run last first
+	s.url = srv.URL
+	return s
 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,14 +30,7 @@ func startServer(t testing.TB, doc any) *testServer {
 	dir := t.TempDir()
 	c := config{db: filepath.Join(dir, "deploygraph.db"), adminToken: rootToken, introspection: true}
 	if doc != nil {
-		data, err := json.Marshal(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.importFile = filepath.Join(dir, "import.json")
-		if err := os.WriteFile(c.importFile, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		c.importFile = writeDoc(t, dir, "import.json", doc)
 	}
 	return serve(t, c)
 }
@@ -56,22 +47,8 @@ var discardLogger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 func serve(t testing.TB, c config) *testServer {
 	t.Helper()
-	if c.logger == nil {
-		c.logger = discardLogger
-	}
-	a, err := newApp(context.Background(), c, store.Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := a.store.Check(); err != nil {
-			t.Errorf("store consistency check: %v", err)
-		}
-		a.store.Close()
-	})
-	return &testServer{url: srv.URL, store: a.store}
+	s, _ := openServer(t, c, store.Options{})
+	return s
 }
 
 // tokenFor mints a token for a user, as an administrator would.
