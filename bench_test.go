@@ -699,12 +699,17 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITES", benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N))
 			b.StopTimer()
 			srv, token := startWriteServer(b, store.Options{})
+			var cpu time.Duration
 			res := runWrites(b, srv, token, clients, total, func(run func() (loadResult, error)) (loadResult, error) {
 				b.StartTimer()
 				defer b.StopTimer()
+				start := processCPU()
+				defer func() { cpu = processCPU() - start }()
 				return run()
 			})
 			reportLoad(b, res, "writes/s")
+			// The load client's share included: it runs in this process.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(res.total), "cpu-µs/write")
 			b.Logf("createDeployment, fsync on: %s", res)
 		})
 	}

@@ -76,7 +76,7 @@ func NewHandler(s *store.Store, opts Options) *Handler {
 	srv.Use(observe.Operations{})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
-	overHTTP := http.TimeoutHandler(opts.cors(authenticate(resolver, checkRequest(opts.MaxBodyBytes, srv))), requestTimeout, timeoutBody)
+	overHTTP := withDeadline(requestTimeout, opts.cors(authenticate(resolver, checkRequest(opts.MaxBodyBytes, srv))))
 	return &Handler{resolver: resolver, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodOptions { // a CORS preflight asks nothing of GraphQL
 			observe.GraphQLRequest(r.Context())

@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/deploygraph/deploygraph/graph/model"
+	"github.com/deploygraph/deploygraph/graph/observe"
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -28,6 +31,72 @@ const (
 	// requestTimeout bounds an HTTP request (not a WebSocket).
 	requestTimeout = 30 * time.Second
 )
+
+// withDeadline bounds a request to timeout without a goroutine or a
+// buffer per request (http.TimeoutHandler has both, a sizeable share of a
+// small request's cost). The request's context ends at the deadline, and
+// every wait of a request observes it: loaders, store reads, the queue for
+// a commit. A body that trickles in fails at the deadline too. A handler
+// that only comes to answer after its deadline answers 503 with
+// timeoutBody instead; one that started answering in time finishes.
+func withDeadline(timeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(timeout)
+		// Not every writer can (httptest's cannot); the context still ends.
+		_ = http.NewResponseController(w).SetReadDeadline(deadline)
+		ctx, cancel := context.WithDeadline(r.Context(), deadline)
+		defer cancel()
+		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, ctx: ctx, deadline: deadline}, r.WithContext(ctx))
+	})
+}
+
+// deadlineWriter replaces an answer that starts after the deadline by the
+// timeout error.
+type deadlineWriter struct {
+	http.ResponseWriter
+	ctx      context.Context
+	deadline time.Time
+	started  bool
+	late     bool
+}
+
+func (w *deadlineWriter) WriteHeader(status int) {
+	if w.start() {
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	if !w.start() {
+		return 0, http.ErrHandlerTimeout
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// start reports whether the handler's answer goes out: once it has begun
+// in time, the rest of it does too.
+func (w *deadlineWriter) start() bool {
+	if w.started {
+		return !w.late
+	}
+	w.started = true
+	// The clock, not ctx: the body's read deadline may fail a read a moment
+	// before the context's timer has fired.
+	if time.Now().Before(w.deadline) {
+		return true
+	}
+	w.late = true
+	observe.NoteError(w.ctx, CodeInternal)
+	h := w.ResponseWriter.Header()
+	clear(h)
+	h.Set("Content-Type", mediaJSON)
+	w.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w.ResponseWriter, timeoutBody)
+	return false
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // timeoutBody answers a request that ran out of time.
 var timeoutBody = func() string {

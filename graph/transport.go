@@ -176,13 +176,15 @@ func readParams(r *http.Request) (*graphql.RawParams, error) {
 	return params, nil
 }
 
-// rawParams are the request's parameters as JSON values; null is the same
-// as absent.
+// rawParams are the request's parameters as decoded JSON values (numbers
+// kept exact, as json.Number, as gqlgen's own transports do); null is the
+// same as absent. Reading the body is one decoding pass: the types are
+// checked on the values.
 type rawParams struct {
-	Query         json.RawMessage `json:"query"`
-	OperationName json.RawMessage `json:"operationName"`
-	Variables     json.RawMessage `json:"variables"`
-	Extensions    json.RawMessage `json:"extensions"`
+	Query         any `json:"query"`
+	OperationName any `json:"operationName"`
+	Variables     any `json:"variables"`
+	Extensions    any `json:"extensions"`
 }
 
 func paramsFromBody(body io.Reader) (rawParams, error) {
@@ -191,10 +193,23 @@ func paramsFromBody(body io.Reader) (rawParams, error) {
 	if err != nil {
 		return p, requestError("The request body could not be read")
 	}
-	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) || json.Unmarshal(data, &p) != nil {
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) || decodeJSON(data, &p) != nil {
 		return p, requestError("The request body is not a JSON object")
 	}
 	return p, nil
+}
+
+// decodeJSON decodes one JSON value, and nothing after it, into v.
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errNotObject
+	}
+	return nil
 }
 
 // paramsFromURL reads a GET's parameters: query and operationName as plain
@@ -205,69 +220,64 @@ func paramsFromURL(rawQuery string) (rawParams, error) {
 	if err != nil {
 		return p, requestError("The URL's query string cannot be decoded")
 	}
-	str := func(name string) json.RawMessage {
-		if !values.Has(name) {
-			return nil
+	if values.Has("query") {
+		p.Query = values.Get("query")
+	}
+	if values.Has("operationName") {
+		p.OperationName = values.Get("operationName")
+	}
+	for _, param := range []struct {
+		name string
+		out  *any
+	}{{"variables", &p.Variables}, {"extensions", &p.Extensions}} {
+		text := strings.TrimSpace(values.Get(param.name))
+		if text == "" {
+			continue
 		}
-		b, _ := json.Marshal(values.Get(name))
-		return b
-	}
-	p.Query, p.OperationName = str("query"), str("operationName")
-	if v := values.Get("variables"); v != "" {
-		p.Variables = json.RawMessage(v)
-	}
-	if v := values.Get("extensions"); v != "" {
-		p.Extensions = json.RawMessage(v)
+		if !strings.HasPrefix(text, "{") && text != "null" || decodeJSON([]byte(text), param.out) != nil {
+			return p, requestError("The " + param.name + " must be a JSON object")
+		}
 	}
 	return p, nil
 }
 
 func (p rawParams) decode(out *graphql.RawParams) error {
-	if err := decodeString(p.Query, &out.Query); err != nil {
+	var ok bool
+	if out.Query, ok = asString(p.Query); !ok {
 		return requestError("The query must be a string")
 	}
-	if err := decodeString(p.OperationName, &out.OperationName); err != nil {
+	if out.OperationName, ok = asString(p.OperationName); !ok {
 		return requestError("The operationName must be a string")
 	}
-	if err := decodeObject(p.Variables, &out.Variables); err != nil {
+	if out.Variables, ok = asObject(p.Variables); !ok {
 		return requestError("The variables must be a JSON object")
 	}
-	if err := decodeObject(p.Extensions, &out.Extensions); err != nil {
+	if out.Extensions, ok = asObject(p.Extensions); !ok {
 		return requestError("The extensions must be a JSON object")
 	}
 	return nil
 }
 
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
+// asString reads a string parameter; null or absent is "".
+func asString(v any) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return "", true
+	case string:
+		return v, true
+	}
+	return "", false
 }
 
-func decodeString(raw json.RawMessage, out *string) error {
-	if isNull(raw) {
-		return nil
+// asObject reads an object parameter; null or absent is nil.
+func asObject(v any) (map[string]any, bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case map[string]any:
+		return v, true
 	}
-	return json.Unmarshal(raw, out)
-}
-
-// decodeObject decodes a JSON object keeping numbers exact (json.Number), as
-// gqlgen's own transports do.
-func decodeObject(raw json.RawMessage, out *map[string]any) error {
-	if isNull(raw) {
-		return nil
-	}
-	raw = bytes.TrimSpace(raw)
-	if !bytes.HasPrefix(raw, []byte("{")) {
-		return errNotObject
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errNotObject
-	}
-	return nil
+	return nil, false
 }
 
 type requestError string

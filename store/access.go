@@ -175,7 +175,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 		return nil, Errorf(EUnauthenticated, "Invalid, expired or revoked token")
 	}
 	if touch {
-		err = s.batch(func(tx *bolt.Tx) error {
+		err = s.batch(ctx, func(tx *bolt.Tx) error {
 			t, err := getByID[AccessToken](tx, bktTokens, tok.ID)
 			if err != nil || t == nil {
 				return err

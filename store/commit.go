@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -45,13 +46,20 @@ func startCommitter(update func(fn func(tx *bolt.Tx) error) error) *committer {
 // may run more than once (when a write it shared a transaction with
 // failed), so it must derive everything from tx and only assign results to
 // its caller's variables.
-func (c *committer) do(fn func(tx *bolt.Tx) error) error {
+//
+// A caller whose ctx ends while it waits for the committer gives up, and
+// its write never runs. Once taken, a write's answer is awaited whatever
+// ctx does: an error for a write that then commits would invite a retry
+// that records it twice.
+func (c *committer) do(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	w := &groupWrite{fn: fn, done: make(chan error, 1)}
 	select {
 	case c.writes <- w:
 		return <-w.done
 	case <-c.closing:
 		return ErrStoreClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

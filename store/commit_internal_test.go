@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -70,7 +71,7 @@ func TestCommitterAnswersEachWrite(t *testing.T) {
 					panic("broken write")
 				}
 			}
-			errs[i] = c.do(write)
+			errs[i] = c.do(context.Background(), write)
 		})
 	}
 	wg.Wait()
@@ -102,7 +103,7 @@ func TestCommitterRetriesTheOthersWithoutTheFailedWrite(t *testing.T) {
 	gate := make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
-		first <- c.do(func(tx *bolt.Tx) error { <-gate; return nil })
+		first <- c.do(context.Background(), func(tx *bolt.Tx) error { <-gate; return nil })
 	}()
 	increment := func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("k"))
@@ -113,8 +114,8 @@ func TestCommitterRetriesTheOthersWithoutTheFailedWrite(t *testing.T) {
 		return b.Put([]byte("n"), []byte{byte(n + 1)})
 	}
 	results := make(chan error, 2)
-	go func() { results <- c.do(increment) }()
-	go func() { results <- c.do(func(tx *bolt.Tx) error { return errors.New("no") }) }()
+	go func() { results <- c.do(context.Background(), increment) }()
+	go func() { results <- c.do(context.Background(), func(tx *bolt.Tx) error { return errors.New("no") }) }()
 	close(gate)
 	if err := <-first; err != nil {
 		t.Fatal(err)
@@ -140,10 +141,45 @@ func TestCommitterRefusesWritesAfterStop(t *testing.T) {
 	db, c := openCommitter(t)
 	c.stop()
 	c.stop() // Close may run twice
-	if err := c.do(put("late")); !errors.Is(err, ErrStoreClosed) {
+	if err := c.do(context.Background(), put("late")); !errors.Is(err, ErrStoreClosed) {
 		t.Fatalf("write after stop: %v, want ErrStoreClosed", err)
 	}
 	if stored(t, db, "late") {
 		t.Fatal("a write after stop was stored")
+	}
+}
+
+// A writer whose context ends while the committer is busy gives up without
+// its write ever running; one already taken gets its real answer.
+func TestCommitterWaitEndsWithTheContext(t *testing.T) {
+	db, c := openCommitter(t)
+	gate := make(chan struct{})
+	taken := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- c.do(context.Background(), func(tx *bolt.Tx) error {
+			close(taken)
+			<-gate
+			return put("first")(tx)
+		})
+	}()
+	<-taken // the committer is inside the first write's transaction
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- c.do(ctx, put("abandoned")) }()
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned write: %v, want context.Canceled", err)
+	}
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.do(context.Background(), put("after")); err != nil {
+		t.Fatal(err)
+	}
+	if stored(t, db, "abandoned") || !stored(t, db, "first") || !stored(t, db, "after") {
+		t.Fatalf("stored abandoned %v, first %v, after %v; want only first and after",
+			stored(t, db, "abandoned"), stored(t, db, "first"), stored(t, db, "after"))
 	}
 }

@@ -50,7 +50,7 @@ func CanTransition(from, to DeploymentStatus) bool {
 // returns that deployment instead of recording another.
 func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment) (*Deployment, error) {
 	var d *Deployment
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		now := s.Now()
 		ch := s.changesOf(tx)
 		// Access first: a caller who may not see the project learns nothing
@@ -203,7 +203,7 @@ func linkShippedMergeRequests(tx *bolt.Tx, d, previous *Deployment) error {
 // v. Deployments that came from CI jobs are changed by their jobs only.
 func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deploymentID int64, status DeploymentStatus) (*Deployment, error) {
 	var d *Deployment
-	err := s.batch(func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		now := s.Now()
 		var env *Environment
 		var pe *ProtectedEnvironment

@@ -222,6 +222,6 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 // everything from tx and only assign results to its caller's variables.
 // Events follow the transaction: a run that is rolled back and retried
 // publishes only what the committed run recorded.
-func (s *Store) batch(fn func(tx *bolt.Tx) error) error {
-	return s.commits.do(fn)
+func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return s.commits.do(ctx, fn)
 }

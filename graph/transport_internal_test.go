@@ -1,0 +1,79 @@
+package graph
+
+import (
+	"bytes"
+	stdjson "encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+func isNull(raw stdjson.RawMessage) bool {
+	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
+}
+
+// referenceParams reads a request body as the standard library would: the
+// request decoder must agree with it on every body, accepted or not.
+func referenceParams(body []byte) (*graphql.RawParams, bool) {
+	var raw struct {
+		Query, OperationName, Variables, Extensions stdjson.RawMessage
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || stdjson.Unmarshal(body, &raw) != nil {
+		return nil, false
+	}
+	out := &graphql.RawParams{}
+	str := func(m stdjson.RawMessage, s *string) bool {
+		return isNull(m) || stdjson.Unmarshal(m, s) == nil
+	}
+	obj := func(m stdjson.RawMessage, o *map[string]any) bool {
+		if isNull(m) {
+			return true
+		}
+		m = bytes.TrimSpace(m)
+		if !bytes.HasPrefix(m, []byte("{")) {
+			return false
+		}
+		dec := stdjson.NewDecoder(bytes.NewReader(m))
+		dec.UseNumber()
+		return dec.Decode(o) == nil && !dec.More()
+	}
+	if !str(raw.Query, &out.Query) || !str(raw.OperationName, &out.OperationName) ||
+		!obj(raw.Variables, &out.Variables) || !obj(raw.Extensions, &out.Extensions) {
+		return nil, false
+	}
+	return out, true
+}
+
+func FuzzRequestBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"query":"{ projects { nodes { id } } }"}`,
+		`{"query":"query($n: Int) { x }","variables":{"n":12345678901234567890,"s":"\u00e9\ud83d\ude00","l":[1,2.5e3,null,true]},"operationName":null}`,
+		`{"query":"{x}","extensions":{"persistedQuery":{"version":1,"sha256Hash":"ab"}}}`,
+		`{"query":"{x}","query":"{y}"}`,
+		`{"QUERY":"{x}"}`,
+		`{"query":"\xff\xfe"}`,
+		`{"query":1}`,
+		`{"query":"{x}","variables":[]}`,
+		`{"query":"{x}","variables":"{}"}`,
+		`{"query":"{x}"} trailing`,
+		`[{"query":"{x}"}]`,
+		` {"query":"{x}" `,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, wantOK := referenceParams(body)
+		var got graphql.RawParams
+		p, err := paramsFromBody(bytes.NewReader(body))
+		if err == nil {
+			err = p.decode(&got)
+		}
+		if gotOK := err == nil; gotOK != wantOK {
+			t.Fatalf("body %q: accepted %v (%v), the standard library %v", body, gotOK, err, wantOK)
+		}
+		if wantOK && !reflect.DeepEqual(&got, want) {
+			t.Fatalf("body %q:\n got %#v\nwant %#v", body, got, *want)
+		}
+	})
+}
