@@ -6,8 +6,9 @@ package main
 // that HTTP on loopback and the load client allow on this machine), and
 // createDeployment at 1 and 32 clients with fsync on.
 //
-// The load client lives in this process: the figures include its CPU (a
-// few per cent of a profile), and the memory figures include its memory.
+// The load client lives in this process: the figures include its CPU
+// (about a tenth of a write's; see loadConn), and the memory figures
+// include its memory.
 // Memory is reported twice: peak-RSS-MiB is VmHWM since the server
 // started (reset after the store file is copied), and peak-anon-MiB the
 // highest anonymous resident memory (Go heap, stacks, runtime) sampled
@@ -51,8 +52,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -252,12 +255,12 @@ type benchAnswer struct {
 }
 
 // capture asks the real server q once, checks the answer and returns it.
-func capture(tb testing.TB, c *http.Client, url string, q benchQuery) benchAnswer {
+func capture(tb testing.TB, url string, q benchQuery) benchAnswer {
 	tb.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(q.body()))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
-	resp, err := c.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -300,24 +303,9 @@ func startBareServer(tb testing.TB, ans benchAnswer) string {
 
 // ---- the load client ----
 
-// newBenchClient keeps a connection per client alive (the default
-// transport keeps only two idle connections per host, so 32 clients would
-// keep dialing).
-func newBenchClient(tb testing.TB, clients int) *http.Client {
-	t := &http.Transport{
-		MaxIdleConns:        2*clients + 8,
-		MaxIdleConnsPerHost: 2*clients + 8,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
-	tb.Cleanup(t.CloseIdleConnections)
-	return &http.Client{Transport: t, Timeout: time.Minute}
-}
-
 // loadSpec is a load run: total requests posted from clients goroutines,
 // each taking the next request number until none is left.
 type loadSpec struct {
-	client  *http.Client
 	url     string
 	token   string
 	clients int
@@ -371,6 +359,12 @@ func runLoad(spec loadSpec) (loadResult, error) {
 	for range spec.clients {
 		wg.Go(func() {
 			var buf bytes.Buffer
+			conn, err := newLoadConn(spec.url, spec.token)
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer conn.close()
 			for !failed.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= spec.total {
@@ -378,7 +372,7 @@ func runLoad(spec loadSpec) (loadResult, error) {
 				}
 				body := spec.body(i)
 				t0 := time.Now()
-				status, err := benchPost(spec.client, spec.url, spec.token, body, &buf)
+				status, err := conn.post(body, &buf)
 				lat[i] = time.Since(t0)
 				if err == nil {
 					err = spec.check(i, status, buf.Bytes())
@@ -396,23 +390,67 @@ func runLoad(spec loadSpec) (loadResult, error) {
 	return res, firstErr
 }
 
-func benchPost(c *http.Client, url, token string, body []byte, buf *bytes.Buffer) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+// loadConn is one load client's keep-alive connection, with requests
+// written by hand and no goroutine of its own. The load client shares the
+// server's two cores, and net/http's client (three goroutines and a
+// connection pool per client) costs about as much CPU per request as a
+// small query does; the bare handler is measured with this client too.
+type loadConn struct {
+	addr   string
+	header []byte // the request up to its Content-Length value
+	conn   net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+}
+
+func newLoadConn(rawURL, token string) (*loadConn, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	header := "POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\n"
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header += "Authorization: Bearer " + token + "\r\n"
 	}
-	resp, err := c.Do(req)
-	if err != nil {
+	return &loadConn{addr: u.Host, header: []byte(header + "Content-Length: ")}, nil
+}
+
+// post sends body and reads the whole answer into buf.
+func (c *loadConn) post(body []byte, buf *bytes.Buffer) (int, error) {
+	if c.conn == nil {
+		conn, err := net.Dial("tcp", c.addr)
+		if err != nil {
+			return 0, err
+		}
+		c.conn, c.br, c.bw = conn, bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 16<<10)
+	}
+	c.bw.Write(c.header)
+	c.bw.Write(strconv.AppendInt(nil, int64(len(body)), 10))
+	c.bw.WriteString("\r\n\r\n")
+	c.bw.Write(body)
+	if err := c.bw.Flush(); err != nil {
+		c.close()
 		return 0, err
 	}
-	defer resp.Body.Close()
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		c.close()
+		return 0, err
+	}
 	buf.Reset()
 	_, err = buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		c.close()
+	}
 	return resp.StatusCode, err
+}
+
+func (c *loadConn) close() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
 }
 
 // sameAnswer checks that a response is exactly the captured one: a read
@@ -427,9 +465,9 @@ func sameAnswer(want []byte) func(i, status int, body []byte) error {
 }
 
 // queryLoad is spec for total requests of one fixed body.
-func queryLoad(c *http.Client, url string, clients, total int, body, want []byte) loadSpec {
+func queryLoad(url string, clients, total int, body, want []byte) loadSpec {
 	return loadSpec{
-		client: c, url: url, token: benchAdminToken, clients: clients, total: total,
+		url: url, token: benchAdminToken, clients: clients, total: total,
 		body: func(int) []byte { return body }, check: sameAnswer(want),
 	}
 }
@@ -518,17 +556,16 @@ func BenchmarkQuery(b *testing.B) {
 	n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_N", 10000)
 	clients := benchEnvInt(b, "DEPLOYGRAPH_BENCH_CLIENTS", 32)
 	srv := startBenchServer(b, benchStore(b, n), store.Options{})
-	client := newBenchClient(b, clients)
 	if err := resetPeakRSS(); err != nil {
 		b.Logf("cannot reset the peak RSS (%v): it includes the data generation", err)
 	}
 	for _, q := range benchQueries(n) {
-		ans := capture(b, client, srv.url, q)
+		ans := capture(b, srv.url, q)
 		bare := startBareServer(b, ans)
 		body := q.body()
 		// Warm up: connections, the page cache and the Go heap.
 		for _, url := range []string{srv.url, bare} {
-			if _, err := runLoad(queryLoad(client, url, clients, 4*clients, body, ans.body)); err != nil {
+			if _, err := runLoad(queryLoad(url, clients, 4*clients, body, ans.body)); err != nil {
 				b.Fatalf("%s warm-up: %v", q.name, err)
 			}
 		}
@@ -537,7 +574,7 @@ func BenchmarkQuery(b *testing.B) {
 				total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N)
 				anon := sampleAnonRSS()
 				b.ResetTimer()
-				res, err := runLoad(queryLoad(client, target.url, clients, total, body, ans.body))
+				res, err := runLoad(queryLoad(target.url, clients, total, body, ans.body))
 				b.StopTimer()
 				peakAnon := anon()
 				if err != nil {
@@ -605,10 +642,9 @@ func runWrites(tb testing.TB, srv *benchServer, token string, clients, total int
 		}}})
 	}
 	iids := make([]int64, total)
-	client := newBenchClient(tb, clients)
 	res, err := measure(func() (loadResult, error) {
 		return runLoad(loadSpec{
-			client: client, url: srv.url, token: token, clients: clients, total: total,
+			url: srv.url, token: token, clients: clients, total: total,
 			body: func(i int) []byte { return bodies[i] },
 			check: func(i, status int, body []byte) error {
 				var r struct {
@@ -636,7 +672,7 @@ func runWrites(tb testing.TB, srv *benchServer, token string, clients, total int
 			tb.Fatalf("answered iids are not 1..%d: position %d holds %d", total, i, iid)
 		}
 	}
-	stored := storedIIDs(tb, client, srv.url)
+	stored := storedIIDs(tb, srv.url)
 	if len(stored) != total {
 		tb.Fatalf("the project holds %d deployments after %d creates", len(stored), total)
 	}
@@ -649,16 +685,21 @@ func runWrites(tb testing.TB, srv *benchServer, token string, clients, total int
 }
 
 // storedIIDs lists the write project's iids in order, page by page.
-func storedIIDs(tb testing.TB, c *http.Client, url string) []int64 {
+func storedIIDs(tb testing.TB, url string) []int64 {
 	tb.Helper()
 	const q = `query($after: String) { project(id: "bench/writes") { deployments(orderBy: IID, first: 100, after: $after) {
   nodes { iid } pageInfo { hasNextPage endCursor } } } }`
+	conn, err := newLoadConn(url, benchAdminToken)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.close()
 	var out []int64
 	var after any
 	for {
 		body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"after": after}})
 		var buf bytes.Buffer
-		status, err := benchPost(c, url, benchAdminToken, body, &buf)
+		status, err := conn.post(body, &buf)
 		var r struct {
 			Data struct {
 				Project struct {
@@ -745,12 +786,11 @@ func TestBenchHarnessTiny(t *testing.T) {
 
 	srv := startBenchServer(t, db, store.Options{NoSync: true})
 	const clients, total = 8, 32
-	client := newBenchClient(t, clients)
 	for _, q := range benchQueries(n) {
-		ans := capture(t, client, srv.url, q)
+		ans := capture(t, srv.url, q)
 		bare := startBareServer(t, ans)
 		for _, url := range []string{srv.url, bare} {
-			res, err := runLoad(queryLoad(client, url, clients, total, q.body(), ans.body))
+			res, err := runLoad(queryLoad(url, clients, total, q.body(), ans.body))
 			if err != nil {
 				t.Fatalf("%s at %s: %v", q.name, url, err)
 			}
