@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 func isNull(raw stdjson.RawMessage) bool {
@@ -76,4 +78,35 @@ func FuzzRequestBody(f *testing.F) {
 			t.Fatalf("body %q:\n got %#v\nwant %#v", body, got, *want)
 		}
 	})
+}
+
+// writeResponse writes exactly what encoding/json writes for a response.
+func TestWriteResponseMatchesEncodingJSON(t *testing.T) {
+	yes := true
+	tests := []struct {
+		name string
+		resp graphql.Response
+	}{
+		{"data", graphql.Response{Data: []byte(`{"project":{"name":"a <b> & c","n":1.5e3,"l":[null,true,"\u2028"]}}`)}},
+		{"null data", graphql.Response{}},
+		{"errors and data", graphql.Response{
+			Data:   []byte(`{"deployment":null}`),
+			Errors: gqlerror.List{{Message: "Not found <x>", Path: ast.Path{ast.PathName("deployment")}, Extensions: map[string]any{"code": "NOT_FOUND"}}},
+		}},
+		{"extensions", graphql.Response{Data: []byte(`{}`), Extensions: map[string]any{"cost": 3}}},
+		{"incremental part", graphql.Response{Data: []byte(`{}`), Label: "l", HasNext: &yes}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := stdjson.Marshal(&tt.resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			writeResponse(&got, &tt.resp)
+			if got.String() != string(want) {
+				t.Fatalf("got  %s\nwant %s", got.Bytes(), want)
+			}
+		})
+	}
 }

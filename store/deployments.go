@@ -151,15 +151,19 @@ func (p *deploymentPlan) source(tx *bolt.Tx) (src source, statusChecked bool) {
 
 // reader loads deployments by id within one transaction, decoding each once.
 type deploymentReader struct {
-	tx    *bolt.Tx
-	cache map[int64]*Deployment
+	tx      *bolt.Tx
+	records *bolt.Bucket // opened on first use (see getJSONIn)
+	cache   map[int64]*Deployment
 }
 
 func (r *deploymentReader) get(id int64) (*Deployment, error) {
 	if d, ok := r.cache[id]; ok {
 		return d, nil
 	}
-	d, err := getByID[Deployment](r.tx, bktDeployments, id)
+	if r.records == nil {
+		r.records = r.tx.Bucket(bktDeployments)
+	}
+	d, err := getByIDIn[Deployment](r.records, bktDeployments, id)
 	if err != nil {
 		return nil, err
 	}
@@ -356,13 +360,14 @@ func (s *Store) DeploymentsByIID(ctx context.Context, keys []IIDKey) ([]*Deploym
 func getManyByIndex[T any](s *Store, index, bucket []byte, keys []IIDKey) ([]*T, error) {
 	out := make([]*T, len(keys))
 	err := s.view(func(tx *bolt.Tx) error {
+		ids, records := tx.Bucket(index), tx.Bucket(bucket)
 		for i, k := range keys {
-			id := lookupID(tx, index, pair(k.ProjectID, k.IID))
-			if id == 0 {
+			v := ids.Get(pair(k.ProjectID, k.IID))
+			if v == nil {
 				continue
 			}
 			var err error
-			if out[i], err = getByID[T](tx, bucket, id); err != nil {
+			if out[i], err = getByIDIn[T](records, bucket, readU64(v)); err != nil {
 				return err
 			}
 		}

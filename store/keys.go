@@ -55,7 +55,14 @@ var nilTime = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 // IMPORTANT: bbolt values are only valid inside the transaction, so records
 // are always decoded before it ends.
 func getJSON(tx *bolt.Tx, bucket, key []byte, v any) (bool, error) {
-	data := tx.Bucket(bucket).Get(key)
+	return getJSONIn(tx.Bucket(bucket), bucket, key, v)
+}
+
+// getJSONIn is getJSON in a bucket already opened: a read transaction
+// opens a bucket anew on every tx.Bucket (only write transactions keep
+// them), so loops over many keys open theirs once.
+func getJSONIn(b *bolt.Bucket, bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
 	if data == nil {
 		return false, nil
 	}
@@ -82,8 +89,13 @@ func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
 
 // getByID loads the record with id from bucket, or nil.
 func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
+	return getByIDIn[T](tx.Bucket(bucket), bucket, id)
+}
+
+// getByIDIn is getByID in a bucket already opened (see getJSONIn).
+func getByIDIn[T any](b *bolt.Bucket, bucket []byte, id int64) (*T, error) {
 	var v T
-	ok, err := getJSON(tx, bucket, u64(id), &v)
+	ok, err := getJSONIn(b, bucket, u64(id), &v)
 	if !ok || err != nil {
 		return nil, err
 	}

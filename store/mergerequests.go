@@ -98,9 +98,9 @@ func (q MergeRequestQuery) candidates(tx *bolt.Tx) (map[int64]*MergeRequest, err
 		bucket, prefix = bktDeployMRs, u64(q.DeploymentID)
 	}
 	out := map[int64]*MergeRequest{}
-	c := tx.Bucket(bucket).Cursor()
+	c, records := tx.Bucket(bucket).Cursor(), tx.Bucket(bktMergeRequests)
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
-		mr, err := getByID[MergeRequest](tx, bktMergeRequests, lastID(k))
+		mr, err := getByIDIn[MergeRequest](records, bktMergeRequests, lastID(k))
 		if err != nil {
 			return nil, err
 		}

@@ -12,8 +12,9 @@ import (
 func getMany[T any](s *Store, bucket []byte, ids []int64) ([]*T, error) {
 	out := make([]*T, len(ids))
 	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
 		for i, id := range ids {
-			v, err := getByID[T](tx, bucket, id)
+			v, err := getByIDIn[T](b, bucket, id)
 			if err != nil {
 				return err
 			}
