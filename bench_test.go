@@ -574,18 +574,22 @@ func BenchmarkQuery(b *testing.B) {
 				total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N)
 				anon := sampleAnonRSS()
 				b.ResetTimer()
+				cpu := processCPU()
 				res, err := runLoad(queryLoad(target.url, clients, total, body, ans.body))
+				cpu = processCPU() - cpu
 				b.StopTimer()
 				peakAnon := anon()
 				if err != nil {
 					b.Fatalf("%s: %v", target.name, err)
 				}
 				reportLoad(b, res, "req/s")
+				// The load client's share included: it runs in this process.
+				b.ReportMetric(float64(cpu.Microseconds())/float64(res.total), "cpu-µs/req")
 				if kb, ok := procStatusKB("VmHWM"); ok {
 					b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
 				}
 				b.ReportMetric(float64(peakAnon)/1024, "peak-anon-MiB")
-				b.Logf("N=%d %s (%d response bytes): %s", n, target.name, len(ans.body), res)
+				b.Logf("N=%d %s (%d response bytes): %s, CPU %.0f µs per request", n, target.name, len(ans.body), res, float64(cpu.Microseconds())/float64(res.total))
 				b.Logf("N=%d %s memory: peak anonymous %.0f MiB during the run; %s", n, target.name, float64(peakAnon)/1024, memoryLine())
 			})
 		}

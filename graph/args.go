@@ -75,6 +75,7 @@ func deploymentConnection(ctx context.Context, q *store.DeploymentQuery) (*model
 	if err != nil {
 		return nil, err
 	}
+	prefetchDeployments(ctx, l, page.Items)
 	return model.NewDeploymentConnection(page, func(ctx context.Context) (int, error) {
 		return load(ctx, l.DeploymentCounts, q)
 	}), nil

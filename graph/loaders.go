@@ -6,22 +6,26 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/deploygraph/deploygraph/store"
 )
 
-// When a loader reads the store: once no lookup of the request has arrived
-// for BatchQuiet, or BatchWait after its first key at the latest.
+// When a loader reads the store. A lookup made outside any list is sent at
+// once: an object's fields are resolved one after another (see
+// graph/generate), so nothing else of the request could join its batch.
+// Inside a list, the other items look up the same field side by side, and
+// the batch is sent once no lookup of the request has arrived for
+// BatchQuiet, or BatchWait after its first key at the latest.
 //
 // gqlgen resolves a list's items in goroutines, so the keys of one level
-// arrive over a span that grows with the page (a page of 50 deployments with
-// a dozen nested fields starts several hundred resolvers: milliseconds on
-// two cores). A fixed wait either splits that level into several reads or,
-// long enough to cover it, adds its full length to every level. Waiting for
-// a quiet moment dispatches as soon as the level's resolvers are all
-// waiting, whatever the page size; the library's default of 16 ms would add
-// 16 ms to every nesting level.
+// arrive over a span that grows with the page (milliseconds on two cores
+// for a page of 50 under load). A fixed wait either splits that level into
+// several reads or, long enough to cover it, adds its full length to every
+// level. Waiting for a quiet moment dispatches as soon as the level's items
+// are all waiting, whatever the page size; the library's default of 16 ms
+// would add 16 ms to every nesting level.
 var (
 	BatchQuiet = 200 * time.Microsecond
 	BatchWait  = 10 * time.Millisecond
@@ -49,11 +53,50 @@ func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
 	return l.loader.Load()
 }
 
-// Load asks for one key and notes the request's activity.
+// Load asks for one key: at once outside lists, else with the other items'
+// keys (see BatchQuiet).
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
-	thunk := l.get().Load(ctx, key)
-	l.quiet.touch()
+	loader := l.get()
+	thunk := loader.Load(ctx, key)
+	if inList(ctx) {
+		l.quiet.touch()
+	} else {
+		loader.Flush()
+	}
 	return thunk
+}
+
+// LoadMany asks for several keys in one batch, as Load does for one. (The
+// library's LoadMany asks for each key from a goroutine of its own, so
+// its keys may not have joined the batch when it returns.)
+func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkMany[V] {
+	loader := l.get()
+	thunks := make([]dataloader.Thunk[V], len(keys))
+	for i, key := range keys {
+		thunks[i] = loader.Load(ctx, key)
+	}
+	if inList(ctx) {
+		l.quiet.touch()
+	} else {
+		loader.Flush()
+	}
+	return func() ([]V, []error) {
+		values, errs := make([]V, len(thunks)), make([]error, len(thunks))
+		for i, thunk := range thunks {
+			values[i], errs[i] = thunk()
+		}
+		return values, errs
+	}
+}
+
+// inList reports whether the field being resolved is inside a list item.
+func inList(ctx context.Context) bool {
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if fc.Index != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Prime caches a value read by other means.

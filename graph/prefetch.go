@@ -1,0 +1,185 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/graph-gophers/dataloader/v7"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// prefetchDeployments loads what the query asks of every deployment of a
+// page, each through its loader for the whole page at once: the items'
+// own resolvers, which resolve their fields one after another, then find
+// it in the loaders' caches instead of each waiting for its batch in turn.
+// Only what the selected fields read is loaded. A failed load is left for
+// the field's resolver to report where it belongs.
+func prefetchDeployments(ctx context.Context, l *Loaders, page []*store.Deployment) {
+	if len(page) < 2 {
+		return
+	}
+	fields := connectionNodeFields(ctx, "Deployment")
+	asked := func(name string) bool { return len(fields[name]) > 0 }
+	var (
+		protection = asked("pendingApprovalCount") || asked("approvalSummary") || asked("userPermissions")
+		approvals  = asked("approvals") || asked("pendingApprovalCount") || asked("approvalSummary")
+		access     = asked("approvalSummary") || asked("userPermissions")
+		viewer     = ViewerFrom(ctx)
+	)
+	var (
+		envs, users, jobs, projects, ids []int64
+		shas                             []string
+		members                          []store.MemberKey
+		lastSuccess                      []store.LastDeploymentKey
+	)
+	for _, d := range page {
+		envs, projects, ids, shas = append(envs, d.EnvironmentID), append(projects, d.ProjectID), append(ids, d.ID), append(shas, d.SHA)
+		if d.UserID != 0 {
+			users = append(users, d.UserID)
+		}
+		if d.DeployableID != 0 {
+			jobs = append(jobs, d.DeployableID)
+		}
+		if d.Status == store.StatusSuccess {
+			lastSuccess = append(lastSuccess, store.LastDeploymentKey{EnvironmentID: d.EnvironmentID, Status: store.StatusSuccess})
+		}
+		if viewer.Authenticated() {
+			members = append(members, store.MemberKey{ProjectID: d.ProjectID, UserID: viewer.UserID()})
+		}
+	}
+
+	// Each round is asked for all together, then awaited: one batch per
+	// loader, shared with the other items of an enclosing list.
+	var (
+		round       []func()
+		envsOf      dataloader.ThunkMany[*store.Environment]
+		jobsOf      dataloader.ThunkMany[*store.Job]
+		approvalsOf dataloader.ThunkMany[[]store.Approval]
+	)
+	if asked("environment") || protection {
+		envsOf = l.Environments.LoadMany(ctx, envs)
+		round = append(round, awaiting(envsOf))
+	}
+	if asked("user") {
+		round = append(round, awaiting(l.Users.LoadMany(ctx, users)))
+	}
+	if asked("project") || access {
+		round = append(round, awaiting(l.Projects.LoadMany(ctx, projects)))
+	}
+	if access && viewer.Authenticated() {
+		round = append(round, awaiting(l.MemberLevels.LoadMany(ctx, members)),
+			awaiting(l.UserGroups.LoadMany(ctx, []int64{viewer.UserID()})))
+	}
+	if asked("commit") {
+		round = append(round, awaiting(l.Commits.LoadMany(ctx, shas)))
+	}
+	if asked("isLastDeployment") {
+		round = append(round, awaiting(l.LastDeployments.LoadMany(ctx, lastSuccess)))
+	}
+	if asked("deployable") {
+		jobsOf = l.Jobs.LoadMany(ctx, jobs)
+		round = append(round, awaiting(jobsOf))
+	}
+	if approvals {
+		approvalsOf = l.Approvals.LoadMany(ctx, ids)
+		round = append(round, awaiting(approvalsOf))
+	}
+	await(round)
+
+	// The second round: what those objects lead to.
+	round = round[:0]
+	if protection {
+		found, _ := envsOf()
+		var keys []store.EnvironmentKey
+		for _, e := range found {
+			if e != nil {
+				keys = append(keys, store.EnvironmentKey{ProjectID: e.ProjectID, Name: e.Name})
+			}
+		}
+		round = append(round, awaiting(l.Protections.LoadMany(ctx, keys)))
+	}
+	var pipelines, moreUsers []int64
+	var commits []string
+	if jobsOf != nil {
+		job := subfields(ctx, fields["deployable"], "Job")
+		found, _ := jobsOf()
+		for _, j := range found {
+			if j == nil {
+				continue
+			}
+			if len(job["pipeline"]) > 0 && j.PipelineID != 0 {
+				pipelines = append(pipelines, j.PipelineID)
+			}
+			if len(job["user"]) > 0 && j.UserID != 0 {
+				moreUsers = append(moreUsers, j.UserID)
+			}
+			if len(job["commit"]) > 0 && j.CommitSHA != "" {
+				commits = append(commits, j.CommitSHA)
+			}
+		}
+	}
+	if asked("approvals") && len(subfields(ctx, fields["approvals"], "DeploymentApproval")["user"]) > 0 {
+		found, _ := approvalsOf()
+		for _, as := range found {
+			for _, a := range as {
+				moreUsers = append(moreUsers, a.UserID)
+			}
+		}
+	}
+	if len(pipelines) > 0 {
+		round = append(round, awaiting(l.Pipelines.LoadMany(ctx, pipelines)))
+	}
+	if len(moreUsers) > 0 {
+		round = append(round, awaiting(l.Users.LoadMany(ctx, moreUsers)))
+	}
+	if len(commits) > 0 {
+		round = append(round, awaiting(l.Commits.LoadMany(ctx, commits)))
+	}
+	await(round)
+}
+
+func await(round []func()) {
+	for _, wait := range round {
+		wait()
+	}
+}
+
+// awaiting waits for a prefetch, whose results the loader keeps.
+func awaiting[V any](t dataloader.ThunkMany[V]) func() {
+	return func() { t() }
+}
+
+// connectionNodeFields are the fields the query selects of the nodes of
+// the connection being resolved, by name, through both `nodes` and
+// `edges { node }`, with fragments and @skip/@include applied.
+func connectionNodeFields(ctx context.Context, nodeType string) map[string][]graphql.CollectedField {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return nil
+	}
+	connection := subfields(ctx, []graphql.CollectedField{fc.Field}, nodeType+"Connection")
+	nodes := subfields(ctx, connection["nodes"], nodeType)
+	for name, fields := range subfields(ctx, subfields(ctx, connection["edges"], nodeType+"Edge")["node"], nodeType) {
+		nodes[name] = append(nodes[name], fields...)
+	}
+	return nodes
+}
+
+// subfields are the fields selected under every one of fields, as an object
+// of type typeName, by name.
+func subfields(ctx context.Context, fields []graphql.CollectedField, typeName string) map[string][]graphql.CollectedField {
+	out := map[string][]graphql.CollectedField{}
+	if len(fields) == 0 {
+		return out
+	}
+	opCtx := graphql.GetOperationContext(ctx)
+	for _, f := range fields {
+		var sel ast.SelectionSet = f.Selections
+		for _, sub := range graphql.CollectFields(opCtx, sel, []string{typeName}) {
+			out[sub.Name] = append(out[sub.Name], sub)
+		}
+	}
+	return out
+}
