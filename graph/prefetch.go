@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -17,10 +19,71 @@ import (
 // Only what the selected fields read is loaded. A failed load is left for
 // the field's resolver to report where it belongs.
 func prefetchDeployments(ctx context.Context, l *Loaders, page []*store.Deployment) {
+	prefetchDeploymentFields(ctx, l, page, connectionNodeFields(ctx, "Deployment"))
+}
+
+// prefetchEnvironments does for a page of environments what
+// prefetchDeployments does for deployments: their protections and last
+// deployments, and what the query asks of those deployments.
+func prefetchEnvironments(ctx context.Context, l *Loaders, page []*store.Environment) {
 	if len(page) < 2 {
 		return
 	}
-	fields := connectionNodeFields(ctx, "Deployment")
+	fields := connectionNodeFields(ctx, "Environment")
+	var round []func()
+	if len(fields["protected"]) > 0 || len(fields["protection"]) > 0 {
+		keys := make([]store.EnvironmentKey, len(page))
+		for i, e := range page {
+			keys[i] = store.EnvironmentKey{ProjectID: e.ProjectID, Name: e.Name}
+		}
+		round = append(round, awaiting(l.Protections.LoadMany(ctx, keys)))
+	}
+	var last dataloader.ThunkMany[*store.Deployment]
+	if asked := fields["lastDeployment"]; len(asked) > 0 {
+		vars := graphql.GetOperationContext(ctx).Variables
+		var keys []store.LastDeploymentKey
+		for _, f := range asked {
+			status, ok := deploymentStatusArg(f.ArgumentMap(vars)["status"])
+			if !ok {
+				continue
+			}
+			for _, e := range page {
+				keys = append(keys, store.LastDeploymentKey{EnvironmentID: e.ID, Status: status})
+			}
+		}
+		last = l.LastDeployments.LoadMany(ctx, keys)
+		round = append(round, awaiting(last))
+	}
+	await(round)
+	if last == nil {
+		return
+	}
+	found, _ := last()
+	deployments := make([]*store.Deployment, 0, len(found))
+	for _, d := range found {
+		if d != nil {
+			deployments = append(deployments, d)
+		}
+	}
+	prefetchDeploymentFields(ctx, l, deployments, subfields(ctx, fields["lastDeployment"], "Deployment"))
+}
+
+// deploymentStatusArg reads a DeploymentStatus argument as the query gave
+// it (SUCCESS, …; its default applied).
+func deploymentStatusArg(v any) (store.DeploymentStatus, bool) {
+	name, ok := v.(string)
+	if !ok {
+		return "", false
+	}
+	status := store.DeploymentStatus(strings.ToLower(name))
+	return status, slices.Contains(store.AllDeploymentStatuses, status)
+}
+
+// prefetchDeploymentFields loads what fields read of each of deployments.
+func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Deployment, fields map[string][]graphql.CollectedField) {
+	if len(page) < 2 {
+		return
+	}
 	asked := func(name string) bool { return len(fields[name]) > 0 }
 	var (
 		protection = asked("pendingApprovalCount") || asked("approvalSummary") || asked("userPermissions")

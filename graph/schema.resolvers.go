@@ -862,6 +862,7 @@ func (r *projectResolver) Environments(ctx context.Context, obj *store.Project, 
 	if err != nil {
 		return nil, err
 	}
+	prefetchEnvironments(ctx, l, page.Items)
 	return model.NewEnvironmentConnection(page, func(ctx context.Context) (int, error) {
 		return load(ctx, l.EnvironmentCounts, q)
 	}), nil
