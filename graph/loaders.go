@@ -58,11 +58,7 @@ func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	loader := l.get()
 	thunk := loader.Load(ctx, key)
-	if inList(ctx) {
-		l.quiet.touch()
-	} else {
-		loader.Flush()
-	}
+	l.dispatch(ctx, loader)
 	return thunk
 }
 
@@ -75,17 +71,23 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 	for i, key := range keys {
 		thunks[i] = loader.Load(ctx, key)
 	}
-	if inList(ctx) {
-		l.quiet.touch()
-	} else {
-		loader.Flush()
-	}
+	l.dispatch(ctx, loader)
 	return func() ([]V, []error) {
 		values, errs := make([]V, len(thunks)), make([]error, len(thunks))
 		for i, thunk := range thunks {
 			values[i], errs[i] = thunk()
 		}
 		return values, errs
+	}
+}
+
+// dispatch sends the batch just asked of at once outside lists; inside,
+// it notes the request's activity for the quiet timer.
+func (l *Loader[K, V]) dispatch(ctx context.Context, loader *dataloader.Loader[K, V]) {
+	if inList(ctx) {
+		l.quiet.touch()
+	} else {
+		loader.Flush()
 	}
 }
 
