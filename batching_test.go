@@ -53,3 +53,45 @@ func TestNestedLookupsAreBatched(t *testing.T) {
 		t.Errorf("store reads for one page: %d, want at most 25 (one per nesting level and loader)", small)
 	}
 }
+
+// A page prefetches, for all of its items at once, what the query asks of
+// them, so that no item waits for a batch of its own: its lookups are
+// sent at once, and none of the page's batches waits for the items of a
+// list (deploygraph_dataloader_waits_total stays where it was).
+func TestPagesPrefetchWhatTheirItemsAsk(t *testing.T) {
+	s := startServer(t, fixtureDoc(120))
+	token := s.tokenFor(t, userMaintainer)
+	waits := func() float64 { return metricSum(t, s.url, "deploygraph_dataloader_waits_total") }
+	tests := []struct{ name, query string }{{
+		"deployments", `{ project(id: "acme/app") { deployments(first: 20) { nodes {
+  id environment { name tier } user { username } project { fullPath } commit { sha }
+  deployable { name user { username } commit { title } pipeline { id status } }
+  approvals { status user { username } } pendingApprovalCount approvalSummary { status }
+  isLastDeployment userPermissions { updateDeployment destroyDeployment approveDeployment }
+} edges { node { environment { name } ...on Deployment { user { name } } } } } } }`,
+	}, {
+		"environments", `{ project(id: "acme/app") { environments(first: 20) { nodes {
+  name protected lastDeployment { status user { username } deployable { name pipeline { id } } }
+  failed: lastDeployment(status: FAILED) { status environment { name } }
+} } } }`,
+	}, {
+		// The check can fail: an item's merge requests are not prefetched.
+		"control", `{ project(id: "acme/app") { deployments(first: 20) { nodes { mergeRequests { count } } } } }`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := waits()
+			s.mustQuery(t, token, tt.query, nil)
+			waited := waits() - before
+			if tt.name == "control" {
+				if waited == 0 {
+					t.Fatal("a page's merge requests did not wait for the page's items: the metric counts nothing")
+				}
+				return
+			}
+			if waited != 0 {
+				t.Fatalf("%v batches waited for the items of a list, want none", waited)
+			}
+		})
+	}
+}

@@ -42,6 +42,9 @@ type Loader[K comparable, V any] struct {
 	loader atomic.Pointer[dataloader.Loader[K, V]]
 	batch  dataloader.BatchFunc[K, V]
 	quiet  *quietTimer
+	// waiting is set while the batch being gathered waits for the other
+	// items of a list, for the metrics.
+	waiting atomic.Bool
 }
 
 func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
@@ -85,6 +88,7 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 // it notes the request's activity for the quiet timer.
 func (l *Loader[K, V]) dispatch(ctx context.Context, loader *dataloader.Loader[K, V]) {
 	if inList(ctx) {
+		l.waiting.Store(true)
 		l.quiet.touch()
 	} else {
 		loader.Flush()
@@ -118,7 +122,7 @@ type quietTimer struct {
 	mu      sync.Mutex
 	timer   *time.Timer
 	loaders []interface{ flush() }
-	onBatch func(loader string, keys int)
+	onBatch func(loader string, keys int, waited bool)
 }
 
 func (q *quietTimer) touch() {
@@ -171,8 +175,9 @@ type Loaders struct {
 }
 
 // NewLoaders makes the dataloaders for one request. onBatch, when set,
-// hears of every batch: the loader's name and its number of keys.
-func NewLoaders(s *store.Store, onBatch func(loader string, keys int)) *Loaders {
+// hears of every batch: the loader's name, its number of keys and whether
+// it waited for the other items of a list.
+func NewLoaders(s *store.Store, onBatch func(loader string, keys int, waited bool)) *Loaders {
 	q := &quietTimer{onBatch: onBatch}
 	return &Loaders{
 		Users:           loader(q, "users", s.Users),
@@ -205,14 +210,13 @@ func NewLoaders(s *store.Store, onBatch func(loader string, keys int)) *Loaders 
 }
 
 func newLoader[K comparable, V any](q *quietTimer, name string, batch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	l := &Loader[K, V]{batch: batch, quiet: q}
 	if q.onBatch != nil {
-		fetch := batch
-		batch = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-			q.onBatch(name, len(keys))
-			return fetch(ctx, keys)
+		l.batch = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+			q.onBatch(name, len(keys), l.waiting.Swap(false))
+			return batch(ctx, keys)
 		}
 	}
-	l := &Loader[K, V]{batch: batch, quiet: q}
 	q.loaders = append(q.loaders, l)
 	return l
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	txDuration      *prometheus.HistogramVec
 	txErrors        *prometheus.CounterVec
 	batchSize       *prometheus.HistogramVec
+	batchWaits      *prometheus.CounterVec
 
 	// ActiveSubscriptions counts the subscriptions being served; the
 	// subscription transport moves it (see SubscriptionStarted).
@@ -61,6 +62,10 @@ func NewMetrics() *Metrics {
 			Help:    "Keys per dataloader batch, by loader.",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
 		}, []string{"loader"}),
+		batchWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploygraph_dataloader_waits_total",
+			Help: "Dataloader batches that waited for the other items of a list (the rest are sent at once), by loader.",
+		}, []string{"loader"}),
 		ActiveSubscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "deploygraph_graphql_active_subscriptions",
 			Help: "Subscriptions being served.",
@@ -69,7 +74,7 @@ func NewMetrics() *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.errors, m.requestDuration, m.txDuration, m.txErrors, m.batchSize, m.ActiveSubscriptions,
+		m.requests, m.errors, m.requestDuration, m.txDuration, m.txErrors, m.batchSize, m.batchWaits, m.ActiveSubscriptions,
 	)
 	return m
 }
@@ -93,12 +98,16 @@ func (m *Metrics) ObserveTx(kind string, d time.Duration, err error) {
 	}
 }
 
-// ObserveBatch records the size of one dataloader batch.
-func (m *Metrics) ObserveBatch(loader string, keys int) {
+// ObserveBatch records one dataloader batch: its size, and whether it
+// waited for the other items of a list.
+func (m *Metrics) ObserveBatch(loader string, keys int, waited bool) {
 	if m == nil {
 		return
 	}
 	m.batchSize.WithLabelValues(loader).Observe(float64(keys))
+	if waited {
+		m.batchWaits.WithLabelValues(loader).Inc()
+	}
 }
 
 // SubscriptionStarted counts a subscription as active until the returned

@@ -34,7 +34,7 @@ func TestSubscriptionStarted(t *testing.T) {
 
 	var none *observe.Metrics
 	none.SubscriptionStarted()()
-	none.ObserveBatch("users", 3)
+	none.ObserveBatch("users", 3, true)
 	none.ObserveTx("read", 0, nil)
 }
 
