@@ -66,7 +66,8 @@ func TestPagesPrefetchWhatTheirItemsAsk(t *testing.T) {
 		"deployments", `{ project(id: "acme/app") { deployments(first: 20) { nodes {
   id environment { name tier } user { username } project { fullPath } commit { sha }
   deployable { name user { username } commit { title } pipeline { id status } }
-  approvals { status user { username } } pendingApprovalCount approvalSummary { status }
+  approvals { status user { username } } pendingApprovalCount
+  approvalSummary { status rules { accessLevelDescription approvedCount canApprove user { username } group { name } } }
   isLastDeployment userPermissions { updateDeployment destroyDeployment approveDeployment }
 } edges { node { environment { name } ...on Deployment { user { name } } } } } } }`,
 	}, {

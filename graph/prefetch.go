@@ -13,7 +13,9 @@ import (
 )
 
 // prefetchDeployments loads what the query asks of every deployment of a
-// page, each through its loader for the whole page at once: the items'
+// page (its environment and protection, the rules' users and groups, its
+// user, job, pipeline, approvals, last deployment, the caller's access…),
+// each through its loader for the whole page at once: the items'
 // own resolvers, which resolve their fields one after another, then find
 // it in the loaders' caches instead of each waiting for its batch in turn.
 // Only what the selected fields read is loaded. A failed load is left for
@@ -153,6 +155,7 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 
 	// The second round: what those objects lead to.
 	round = round[:0]
+	var protectionsOf dataloader.ThunkMany[*store.ProtectedEnvironment]
 	if protection {
 		found, _ := envsOf()
 		var keys []store.EnvironmentKey
@@ -161,7 +164,8 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 				keys = append(keys, store.EnvironmentKey{ProjectID: e.ProjectID, Name: e.Name})
 			}
 		}
-		round = append(round, awaiting(l.Protections.LoadMany(ctx, keys)))
+		protectionsOf = l.Protections.LoadMany(ctx, keys)
+		round = append(round, awaiting(protectionsOf))
 	}
 	var pipelines, moreUsers []int64
 	var commits []string
@@ -201,6 +205,28 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 		round = append(round, awaiting(l.Commits.LoadMany(ctx, commits)))
 	}
 	await(round)
+
+	// The third: who the approval rules of those protections name, for an
+	// approval summary's rules.
+	if protectionsOf == nil || len(subfields(ctx, fields["approvalSummary"], "ApprovalSummary")["rules"]) == 0 {
+		return
+	}
+	var ruleUsers, ruleGroups []int64
+	found, _ := protectionsOf()
+	for _, pe := range found {
+		if pe == nil {
+			continue
+		}
+		for _, r := range pe.ApprovalRules {
+			if r.UserID != 0 {
+				ruleUsers = append(ruleUsers, r.UserID)
+			}
+			if r.GroupID != 0 {
+				ruleGroups = append(ruleGroups, r.GroupID)
+			}
+		}
+	}
+	await([]func(){awaiting(l.Users.LoadMany(ctx, ruleUsers)), awaiting(l.Groups.LoadMany(ctx, ruleGroups))})
 }
 
 func await(round []func()) {
