@@ -61,6 +61,35 @@ func TestBackupRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Head", func(t *testing.T) {
+		for _, tc := range []struct {
+			token  string
+			status int
+		}{{"", http.StatusUnauthorized}, {dev, http.StatusForbidden}, {rootToken, http.StatusOK}} {
+			req, _ := http.NewRequest(http.MethodHead, s.url+"/admin/backup", nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("HEAD with %q: status %d, want %d", tc.token, resp.StatusCode, tc.status)
+			}
+			if tc.status != http.StatusOK {
+				continue
+			}
+			get := backupRequest(t, s.url, map[string]string{"Authorization": "Bearer " + rootToken})
+			n, _ := io.Copy(io.Discard, get.Body)
+			get.Body.Close()
+			if resp.ContentLength != n || resp.Header.Get("Content-Disposition") == "" {
+				t.Fatalf("HEAD: Content-Length %d and Content-Disposition %q; GET sent %d bytes",
+					resp.ContentLength, resp.Header.Get("Content-Disposition"), n)
+			}
+		}
+	})
 	t.Run("PrivateTokenOfAdmin", func(t *testing.T) {
 		resp := backupRequest(t, s.url, map[string]string{"PRIVATE-TOKEN": rootToken})
 		defer resp.Body.Close()

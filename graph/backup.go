@@ -12,7 +12,8 @@ import (
 const backupTimeFormat = "20060102T150405Z"
 
 // NewBackupHandler serves a consistent copy of the store's file to
-// administrators (GET /admin/backup) while the server goes on serving.
+// administrators (GET /admin/backup) while the server goes on serving; HEAD
+// answers its headers without copying.
 // Tokens are read as for GraphQL: anonymous is refused with 401
 // UNAUTHENTICATED, anyone but an administrator with 403 FORBIDDEN.
 func NewBackupHandler(s *store.Store) http.Handler {
@@ -24,7 +25,7 @@ func NewBackupHandler(s *store.Store) http.Handler {
 		}
 		name := "deploygraph-" + s.Now().Format(backupTimeFormat) + ".db"
 		started := false
-		_, err = s.Backup(r.Context(), viewer, w, func(size int64) {
+		start := func(size int64) {
 			h := w.Header()
 			h.Set("Content-Type", "application/octet-stream")
 			h.Set("Content-Disposition", "attachment; filename="+name)
@@ -32,7 +33,18 @@ func NewBackupHandler(s *store.Store) http.Handler {
 			h.Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusOK)
 			started = true
-		})
+		}
+		if r.Method == http.MethodHead {
+			// The headers only: a HEAD must not cost a copy of the store.
+			size, err := s.BackupSize(r.Context(), viewer)
+			if err != nil {
+				writeRefusal(w, r, err)
+				return
+			}
+			start(size)
+			return
+		}
+		_, err = s.Backup(r.Context(), viewer, w, start)
 		switch {
 		case err == nil:
 		case !started:

@@ -33,7 +33,9 @@ func parseGlobalID(s string) (typ string, id int64, err error) {
 	rest, ok := strings.CutPrefix(s, gidPrefix)
 	if ok {
 		typ, num, found := strings.Cut(rest, "/")
-		if found && typ != "" {
+		// Only the form globalID writes: digits without a sign or leading
+		// zeros, so that one object has one global ID.
+		if found && typ != "" && isNumber(num) && num[0] != '0' {
 			if id, err := strconv.ParseInt(num, 10, 64); err == nil && id > 0 {
 				return typ, id, nil
 			}

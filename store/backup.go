@@ -33,3 +33,20 @@ func (s *Store) Backup(ctx context.Context, v Viewer, w io.Writer, size func(int
 	})
 	return n, err
 }
+
+// BackupSize is the length a Backup taken now would have, for the same
+// callers, without copying anything.
+func (s *Store) BackupSize(ctx context.Context, v Viewer) (int64, error) {
+	if err := requireAdmin(v); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var size int64
+	err := s.view(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	return size, err
+}
