@@ -96,3 +96,29 @@ func TestPagesPrefetchWhatTheirItemsAsk(t *testing.T) {
 		})
 	}
 }
+
+// A field's arguments are read once per operation and shared by the items
+// of a page; each alias keeps its own, and variables are applied.
+func TestItemsKeepEachAliasArguments(t *testing.T) {
+	s := startServer(t, fixtureDoc(120))
+	token := s.tokenFor(t, userMaintainer)
+	data := s.mustQuery(t, token, `query($two: Int!) { project(id: "acme/app") { deployments(first: 30) { nodes {
+  one: mergeRequests(first: 1) { nodes { iid } } two: mergeRequests(first: $two) { nodes { iid } }
+  all: mergeRequests { count nodes { iid } }
+} } } }`, map[string]any{"two": 2})
+	checked := 0
+	for _, d := range list(data, "project.deployments.nodes") {
+		all := list(d, "all.nodes")
+		for alias, want := range map[string]int{"one": min(1, len(all)), "two": min(2, len(all))} {
+			if got := len(list(d, alias+".nodes")); got != want {
+				t.Fatalf("%s: %d merge requests, want %d of %d", alias, got, want, len(all))
+			}
+		}
+		if len(all) >= 2 {
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no deployment has two merge requests: the fixture no longer tests the aliases apart")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -12,6 +14,7 @@ type ctxKey int
 const (
 	viewerKey ctxKey = iota
 	loadersKey
+	argsKey
 )
 
 // WithViewer records who is asking.
@@ -49,4 +52,30 @@ func loadersFrom(ctx context.Context) *Loaders {
 	}
 	l.once.Do(func() { l.loaders = l.make() })
 	return l.loaders
+}
+
+// WithFieldArgs gives an operation its memo of field arguments (see
+// fieldArgs).
+func WithFieldArgs(ctx context.Context) context.Context {
+	return context.WithValue(ctx, argsKey, &sync.Map{})
+}
+
+// fieldArgs returns a field's arguments, read by read once per operation:
+// they depend only on the query and its variables, and a field of a page's
+// items would otherwise have them read again for every item. The generated
+// code calls it (see graph/generate). A read that fails is not kept, so
+// that each item reports its own error.
+func fieldArgs(ctx context.Context, field graphql.CollectedField, read func() (map[string]any, error)) (map[string]any, error) {
+	memo, _ := ctx.Value(argsKey).(*sync.Map)
+	if memo == nil || field.Field == nil {
+		return read()
+	}
+	if args, ok := memo.Load(field.Field); ok {
+		return args.(map[string]any), nil
+	}
+	args, err := read()
+	if err == nil {
+		memo.Store(field.Field, args)
+	}
+	return args, err
 }

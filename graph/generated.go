@@ -7930,7 +7930,9 @@ func (ec *executionContext) fieldContext_Deployment_mergeRequests(ctx context.Co
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Deployment_mergeRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Deployment_mergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8805,7 +8807,9 @@ func (ec *executionContext) fieldContext_Environment_lastDeployment(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Environment_lastDeployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Environment_lastDeployment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8849,7 +8853,9 @@ func (ec *executionContext) fieldContext_Environment_deployments(ctx context.Con
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Environment_deployments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Environment_deployments_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10238,7 +10244,9 @@ func (ec *executionContext) fieldContext_MergeRequest_deployments(ctx context.Co
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_MergeRequest_deployments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_MergeRequest_deployments_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10456,7 +10464,9 @@ func (ec *executionContext) fieldContext_Mutation_createEnvironment(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10500,7 +10510,9 @@ func (ec *executionContext) fieldContext_Mutation_updateEnvironment(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_updateEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_updateEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10544,7 +10556,9 @@ func (ec *executionContext) fieldContext_Mutation_stopEnvironment(ctx context.Co
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_stopEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_stopEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10588,7 +10602,9 @@ func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_deleteEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_deleteEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10632,7 +10648,9 @@ func (ec *executionContext) fieldContext_Mutation_stopStaleEnvironments(ctx cont
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_stopStaleEnvironments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_stopStaleEnvironments_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10676,7 +10694,9 @@ func (ec *executionContext) fieldContext_Mutation_deleteStoppedReviewApps(ctx co
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_deleteStoppedReviewApps_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_deleteStoppedReviewApps_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10720,7 +10740,9 @@ func (ec *executionContext) fieldContext_Mutation_createDeployment(ctx context.C
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createDeployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createDeployment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10764,7 +10786,9 @@ func (ec *executionContext) fieldContext_Mutation_updateDeployment(ctx context.C
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_updateDeployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_updateDeployment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10808,7 +10832,9 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.C
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_deleteDeployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_deleteDeployment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10852,7 +10878,9 @@ func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_approveDeployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_approveDeployment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10896,7 +10924,9 @@ func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_protectEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_protectEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10940,7 +10970,9 @@ func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx conte
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_unprotectEnvironment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_unprotectEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10984,7 +11016,9 @@ func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Cont
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_updateProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_updateProject_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11028,7 +11062,9 @@ func (ec *executionContext) fieldContext_Mutation_createMergeRequest(ctx context
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createMergeRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createMergeRequest_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11072,7 +11108,9 @@ func (ec *executionContext) fieldContext_Mutation_mergeMergeRequest(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_mergeMergeRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_mergeMergeRequest_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11116,7 +11154,9 @@ func (ec *executionContext) fieldContext_Mutation_linkMergeRequests(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_linkMergeRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_linkMergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11160,7 +11200,9 @@ func (ec *executionContext) fieldContext_Mutation_unlinkMergeRequests(ctx contex
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_unlinkMergeRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_unlinkMergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11204,7 +11246,9 @@ func (ec *executionContext) fieldContext_Mutation_createUser(ctx context.Context
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createUser_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11248,7 +11292,9 @@ func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_updateUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_updateUser_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11292,7 +11338,9 @@ func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createAccessToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createAccessToken_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11336,7 +11384,9 @@ func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_revokeAccessToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_revokeAccessToken_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11380,7 +11430,9 @@ func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Contex
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createGroup_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11424,7 +11476,9 @@ func (ec *executionContext) fieldContext_Mutation_addGroupMember(ctx context.Con
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_addGroupMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_addGroupMember_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11468,7 +11522,9 @@ func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Cont
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_createProject_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11512,7 +11568,9 @@ func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.C
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_addProjectMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_addProjectMember_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11556,7 +11614,9 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx contex
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_removeProjectMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Mutation_removeProjectMember_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12092,7 +12152,9 @@ func (ec *executionContext) fieldContext_Project_environment(ctx context.Context
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Project_environment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Project_environment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12136,7 +12198,9 @@ func (ec *executionContext) fieldContext_Project_environments(ctx context.Contex
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Project_environments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Project_environments_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12180,7 +12244,9 @@ func (ec *executionContext) fieldContext_Project_deployment(ctx context.Context,
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Project_deployment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Project_deployment_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12224,7 +12290,9 @@ func (ec *executionContext) fieldContext_Project_deployments(ctx context.Context
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Project_deployments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Project_deployments_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12268,7 +12336,9 @@ func (ec *executionContext) fieldContext_Project_mergeRequest(ctx context.Contex
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Project_mergeRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Project_mergeRequest_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12312,7 +12382,9 @@ func (ec *executionContext) fieldContext_Project_mergeRequests(ctx context.Conte
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Project_mergeRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Project_mergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12681,7 +12753,9 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12725,7 +12799,9 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12801,7 +12877,9 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_project_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query_project_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12845,7 +12923,9 @@ func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, fie
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_projects_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query_projects_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12889,7 +12969,9 @@ func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field g
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_user_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query_user_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12933,7 +13015,9 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_group_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query_group_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12977,7 +13061,9 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query___type_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Query___type_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13204,7 +13290,9 @@ func (ec *executionContext) fieldContext_Subscription_deploymentEvents(ctx conte
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Subscription_deploymentEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Subscription_deploymentEvents_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13248,7 +13336,9 @@ func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx cont
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Subscription_environmentEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field_Subscription_environmentEvents_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13911,7 +14001,9 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field___Directive_args_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field___Directive_args_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14092,7 +14184,9 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field___Field_args_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field___Field_args_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14636,7 +14730,9 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field___Type_fields_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field___Type_fields_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14744,7 +14840,9 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field___Type_enumValues_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+		return ec.field___Type_enumValues_args(ctx, field.ArgumentMap(ec.Variables))
+	}); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}

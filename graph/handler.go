@@ -130,7 +130,7 @@ func authenticate(resolver *Resolver, next http.Handler) http.Handler {
 			writeRefusal(w, r, err)
 			return
 		}
-		ctx := WithLoaders(WithViewer(r.Context(), viewer), resolver.loaders)
+		ctx := WithFieldArgs(WithLoaders(WithViewer(r.Context(), viewer), resolver.loaders))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -190,7 +190,7 @@ func (socketExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if socketFrom(ctx) != nil {
-		ctx = WithLoaders(ctx, e.r.loaders)
+		ctx = WithFieldArgs(WithLoaders(ctx, e.r.loaders))
 	}
 	return next(ctx)
 }
