@@ -88,6 +88,12 @@ func send(t *testing.T, req *http.Request) (*http.Response, string) {
 // metricAt reads one sample from the /metrics of the server at baseURL.
 func metricAt(t testing.TB, baseURL, sample string) float64 {
 	t.Helper()
+	return metricValue(metricsText(t, baseURL), sample)
+}
+
+// metricsText is the /metrics exposition of the server at baseURL.
+func metricsText(t testing.TB, baseURL string) string {
+	t.Helper()
 	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +103,7 @@ func metricAt(t testing.TB, baseURL, sample string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return metricValue(string(text), sample)
+	return string(text)
 }
 
 func metricValue(exposition, sample string) float64 {
@@ -252,17 +258,8 @@ func must[T any](v T, err error) T {
 // server at baseURL; 0 when there is none.
 func metricSum(t testing.TB, baseURL, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(baseURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sum := 0.0
-	for _, line := range strings.Split(string(text), "\n") {
+	for _, line := range strings.Split(metricsText(t, baseURL), "\n") {
 		rest, ok := strings.CutPrefix(line, name)
 		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
 			continue
