@@ -119,7 +119,7 @@ func protectionOf(ctx context.Context, d *store.Deployment) (*store.ProtectedEnv
 	if err != nil || env == nil {
 		return nil, err
 	}
-	return load(ctx, l.Protections, store.EnvironmentKey{ProjectID: env.ProjectID, Name: env.Name})
+	return load(ctx, l.Protections, env.Key())
 }
 
 func approvalRules(pe *store.ProtectedEnvironment) []store.ApprovalRule {

@@ -13,8 +13,7 @@ type ctxKey int
 
 const (
 	viewerKey ctxKey = iota
-	loadersKey
-	argsKey
+	operationKey
 )
 
 // WithViewer records who is asking.
@@ -28,36 +27,32 @@ func ViewerFrom(ctx context.Context) store.Viewer {
 	return v
 }
 
-// WithLoaders attaches one request's dataloaders, made by newLoaders on
-// their first use: many requests (most mutations, every refused one) use
+// WithOperation gives one operation (an HTTP request, or one event of a
+// subscription) its own state: its dataloaders, made by newLoaders on their
+// first use (many requests, most mutations and every refused one, use
 // none, and making two dozen loaders is a measurable share of a small
-// request.
-func WithLoaders(ctx context.Context, newLoaders func() *Loaders) context.Context {
-	return context.WithValue(ctx, loadersKey, &requestLoaders{make: newLoaders})
+// request), and its memo of field arguments (see fieldArgs).
+func WithOperation(ctx context.Context, newLoaders func() *Loaders) context.Context {
+	return context.WithValue(ctx, operationKey, &operation{newLoaders: newLoaders})
 }
 
-type requestLoaders struct {
-	once    sync.Once
-	make    func() *Loaders
-	loaders *Loaders
+type operation struct {
+	once       sync.Once
+	newLoaders func() *Loaders
+	loaders    *Loaders
+	args       sync.Map // *ast.Field → its arguments
 }
 
-// loadersFrom returns the request's dataloaders.
-// IMPORTANT: loaders cache per request; never share them across requests,
-// or one caller would see what another was allowed to read.
+// loadersFrom returns the operation's dataloaders.
+// IMPORTANT: loaders cache per operation; never share them across
+// requests, or one caller would see what another was allowed to read.
 func loadersFrom(ctx context.Context) *Loaders {
-	l, ok := ctx.Value(loadersKey).(*requestLoaders)
+	op, ok := ctx.Value(operationKey).(*operation)
 	if !ok {
-		panic("graph: request context has no dataloaders (WithLoaders missing)")
+		panic("graph: request context has no operation state (WithOperation missing)")
 	}
-	l.once.Do(func() { l.loaders = l.make() })
-	return l.loaders
-}
-
-// WithFieldArgs gives an operation its memo of field arguments (see
-// fieldArgs).
-func WithFieldArgs(ctx context.Context) context.Context {
-	return context.WithValue(ctx, argsKey, &sync.Map{})
+	op.once.Do(func() { op.loaders = op.newLoaders() })
+	return op.loaders
 }
 
 // fieldArgs returns a field's arguments, read by read once per operation:
@@ -66,16 +61,16 @@ func WithFieldArgs(ctx context.Context) context.Context {
 // code calls it (see graph/generate). A read that fails is not kept, so
 // that each item reports its own error.
 func fieldArgs(ctx context.Context, field graphql.CollectedField, read func() (map[string]any, error)) (map[string]any, error) {
-	memo, _ := ctx.Value(argsKey).(*sync.Map)
-	if memo == nil || field.Field == nil {
+	op, _ := ctx.Value(operationKey).(*operation)
+	if op == nil || field.Field == nil {
 		return read()
 	}
-	if args, ok := memo.Load(field.Field); ok {
+	if args, ok := op.args.Load(field.Field); ok {
 		return args.(map[string]any), nil
 	}
 	args, err := read()
 	if err == nil {
-		memo.Store(field.Field, args)
+		op.args.Store(field.Field, args)
 	}
 	return args, err
 }

@@ -130,7 +130,7 @@ func authenticate(resolver *Resolver, next http.Handler) http.Handler {
 			writeRefusal(w, r, err)
 			return
 		}
-		ctx := WithFieldArgs(WithLoaders(WithViewer(r.Context(), viewer), resolver.loaders))
+		ctx := WithOperation(WithViewer(r.Context(), viewer), resolver.loaders)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -226,7 +226,7 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 				writeError(w, r, http.StatusBadRequest, CodeBadRequest, "The request body could not be read")
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = readBody{Reader: bytes.NewReader(body), data: body}
 		default:
 			w.Header().Set("Allow", "GET, POST")
 			writeError(w, r, http.StatusMethodNotAllowed, CodeBadRequest, "Use GET or POST")
@@ -235,6 +235,16 @@ func checkRequest(maxBody int64, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// readBody is a request body that checkRequest has read whole (to hold it
+// to the size limit before anything else is answered); the transport takes
+// its bytes as they are instead of reading them again.
+type readBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (readBody) Close() error { return nil }
 
 // writeError answers a request that never reached execution.
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {

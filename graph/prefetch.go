@@ -34,11 +34,7 @@ func prefetchEnvironments(ctx context.Context, l *Loaders, page []*store.Environ
 	fields := connectionNodeFields(ctx, "Environment")
 	var round []func()
 	if len(fields["protected"]) > 0 || len(fields["protection"]) > 0 {
-		keys := make([]store.EnvironmentKey, len(page))
-		for i, e := range page {
-			keys[i] = store.EnvironmentKey{ProjectID: e.ProjectID, Name: e.Name}
-		}
-		round = append(round, awaiting(l.Protections.LoadMany(ctx, keys)))
+		round = append(round, awaiting(l.Protections.LoadMany(ctx, environmentKeys(page))))
 	}
 	var last dataloader.ThunkMany[*store.Deployment]
 	if asked := fields["lastDeployment"]; len(asked) > 0 {
@@ -158,13 +154,7 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 	var protectionsOf dataloader.ThunkMany[*store.ProtectedEnvironment]
 	if protection {
 		found, _ := envsOf()
-		var keys []store.EnvironmentKey
-		for _, e := range found {
-			if e != nil {
-				keys = append(keys, store.EnvironmentKey{ProjectID: e.ProjectID, Name: e.Name})
-			}
-		}
-		protectionsOf = l.Protections.LoadMany(ctx, keys)
+		protectionsOf = l.Protections.LoadMany(ctx, environmentKeys(found))
 		round = append(round, awaiting(protectionsOf))
 	}
 	var pipelines, moreUsers []int64
@@ -227,6 +217,17 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 		}
 	}
 	await([]func(){awaiting(l.Users.LoadMany(ctx, ruleUsers)), awaiting(l.Groups.LoadMany(ctx, ruleGroups))})
+}
+
+// environmentKeys are the keys of envs, leaving out the missing ones.
+func environmentKeys(envs []*store.Environment) []store.EnvironmentKey {
+	keys := make([]store.EnvironmentKey, 0, len(envs))
+	for _, e := range envs {
+		if e != nil {
+			keys = append(keys, e.Key())
+		}
+	}
+	return keys
 }
 
 func await(round []func()) {

@@ -240,7 +240,7 @@ func (r *environmentResolver) Protected(ctx context.Context, obj *store.Environm
 
 // Protection is the resolver for the protection field.
 func (r *environmentResolver) Protection(ctx context.Context, obj *store.Environment) (*store.ProtectedEnvironment, error) {
-	return load(ctx, loadersFrom(ctx).Protections, store.EnvironmentKey{ProjectID: obj.ProjectID, Name: obj.Name})
+	return load(ctx, loadersFrom(ctx).Protections, obj.Key())
 }
 
 // LastDeployment is the resolver for the lastDeployment field.

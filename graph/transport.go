@@ -230,7 +230,7 @@ type rawParams struct {
 
 func paramsFromBody(body io.Reader) (rawParams, error) {
 	var p rawParams
-	data, err := io.ReadAll(body)
+	data, err := bodyBytes(body)
 	if err != nil {
 		return p, requestError("The request body could not be read")
 	}
@@ -238,6 +238,15 @@ func paramsFromBody(body io.Reader) (rawParams, error) {
 		return p, requestError("The request body is not a JSON object")
 	}
 	return p, nil
+}
+
+// bodyBytes is the whole of body, taken as it is when checkRequest has
+// read it already.
+func bodyBytes(body io.Reader) ([]byte, error) {
+	if b, ok := body.(readBody); ok {
+		return b.data, nil
+	}
+	return io.ReadAll(body)
 }
 
 // decodeJSON decodes one JSON value, and nothing after it, into v.

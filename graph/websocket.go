@@ -190,7 +190,7 @@ func (socketExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if socketFrom(ctx) != nil {
-		ctx = WithFieldArgs(WithLoaders(ctx, e.r.loaders))
+		ctx = WithOperation(ctx, e.r.loaders)
 	}
 	return next(ctx)
 }
@@ -200,7 +200,7 @@ func (e socketExtension) InterceptResponse(ctx context.Context, next graphql.Res
 // every event, as it is then: a subscriber who lost it gets the error and
 // the stream ends.
 func (r *Resolver) subscribe(ctx context.Context, projectRef string, keep func(store.Event) bool) (<-chan *store.Event, error) {
-	p, acc, err := projectByRef(WithLoaders(ctx, r.loaders), r.Store, projectRef)
+	p, acc, err := projectByRef(WithOperation(ctx, r.loaders), r.Store, projectRef)
 	if err == nil {
 		err = mayReadContents(acc)
 	}

@@ -18,10 +18,7 @@ import (
 // so a slow w holds back the reuse of pages freed meanwhile, and a write
 // that must grow the memory map waits for it.
 func (s *Store) Backup(ctx context.Context, v Viewer, w io.Writer, size func(int64)) (n int64, err error) {
-	if err := requireAdmin(v); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := mayBackup(ctx, v); err != nil {
 		return 0, err
 	}
 	err = s.view(func(tx *bolt.Tx) error {
@@ -37,10 +34,7 @@ func (s *Store) Backup(ctx context.Context, v Viewer, w io.Writer, size func(int
 // BackupSize is the length a Backup taken now would have, for the same
 // callers, without copying anything.
 func (s *Store) BackupSize(ctx context.Context, v Viewer) (int64, error) {
-	if err := requireAdmin(v); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := mayBackup(ctx, v); err != nil {
 		return 0, err
 	}
 	var size int64
@@ -49,4 +43,13 @@ func (s *Store) BackupSize(ctx context.Context, v Viewer) (int64, error) {
 		return nil
 	})
 	return size, err
+}
+
+// mayBackup is who may take a backup (an administrator), and whether the
+// request still wants it.
+func mayBackup(ctx context.Context, v Viewer) error {
+	if err := requireAdmin(v); err != nil {
+		return err
+	}
+	return ctx.Err()
 }

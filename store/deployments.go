@@ -362,12 +362,12 @@ func getManyByIndex[T any](s *Store, index, bucket []byte, keys []IIDKey) ([]*T,
 	err := s.view(func(tx *bolt.Tx) error {
 		ids, records := tx.Bucket(index), tx.Bucket(bucket)
 		for i, k := range keys {
-			v := ids.Get(pair(k.ProjectID, k.IID))
-			if v == nil {
+			id := lookupIDIn(ids, pair(k.ProjectID, k.IID))
+			if id == 0 {
 				continue
 			}
 			var err error
-			if out[i], err = getByIDIn[T](records, bucket, readU64(v)); err != nil {
+			if out[i], err = getByIDIn[T](records, bucket, id); err != nil {
 				return err
 			}
 		}

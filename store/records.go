@@ -91,7 +91,12 @@ func (s *Store) Commits(ctx context.Context, shas []string) ([]*Commit, error) {
 
 // lookupID reads an id from a name index; 0 when absent.
 func lookupID(tx *bolt.Tx, bucket, key []byte) int64 {
-	if v := tx.Bucket(bucket).Get(key); v != nil {
+	return lookupIDIn(tx.Bucket(bucket), key)
+}
+
+// lookupIDIn is lookupID in a bucket already opened (see getJSONIn).
+func lookupIDIn(b *bolt.Bucket, key []byte) int64 {
+	if v := b.Get(key); v != nil {
 		return readU64(v)
 	}
 	return 0
@@ -150,6 +155,12 @@ func (s *Store) GroupByPath(ctx context.Context, fullPath string) (*Group, error
 type EnvironmentKey struct {
 	ProjectID int64
 	Name      string
+}
+
+// Key names e by project and name: how protections find it, and the key of
+// ProtectedEnvironments.
+func (e *Environment) Key() EnvironmentKey {
+	return EnvironmentKey{ProjectID: e.ProjectID, Name: e.Name}
 }
 
 // EnvironmentsByName loads environments by project and name (nil where

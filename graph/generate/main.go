@@ -48,41 +48,34 @@ func main() {
 		fmt.Fprintln(os.Stderr, "generate:", err)
 		os.Exit(3)
 	}
-	for _, rewrite := range []func(code []byte) ([]byte, error){deferPathsOnlyWhenDeferred, argumentsOncePerOperation} {
-		if err := rewriteFile(cfg.Exec.Filename, rewrite); err != nil {
-			fmt.Fprintln(os.Stderr, "generate:", err)
-			os.Exit(4)
-		}
+	if err := rewriteFile(cfg.Exec.Filename); err != nil {
+		fmt.Fprintln(os.Stderr, "generate:", err)
+		os.Exit(4)
 	}
 }
 
-func rewriteFile(filename string, rewrite func(code []byte) ([]byte, error)) error {
-	code, err := os.ReadFile(filename)
-	if err != nil {
-		return err
-	}
-	if code, err = rewrite(code); err != nil {
-		return fmt.Errorf("%s: %w", filename, err)
-	}
-	if code, err = format.Source(code); err != nil {
-		return fmt.Errorf("%s after rewriting: %w", filename, err)
-	}
-	return os.WriteFile(filename, code, 0o644)
+// A rewrite replaces every match of find in the generated code. Each
+// occurrence of every must be a match: if a gqlgen upgrade writes the code
+// otherwise, the generation fails instead of leaving some unchanged.
+type rewrite struct {
+	find        *regexp.Regexp
+	every       string
+	replacement string
 }
 
-// deferredGroup is what gqlgen writes at the end of every object's
-// marshaler; ProcessDeferredGroup does nothing when Defers is empty, but
-// its argument, the path, is built first.
-var (
-	deferredGroup = []byte(`
+var rewrites = []rewrite{{
+	// An object's marshaler builds the response path for its @defer
+	// fragments, which ProcessDeferredGroup drops when there are none.
+	find: regexp.MustCompile(regexp.QuoteMeta(`
 	ec.ProcessDeferredGroup(graphql.DeferredGroup{
 		Defers:   deferLabelToView,
 		Path:     graphql.GetPath(ctx),
 		FieldSet: deferredFieldSet,
 		Context:  ctx,
 	})
-`)
-	deferredGroupWhenDeferred = []byte(`
+`)),
+	every: "ec.ProcessDeferredGroup(",
+	replacement: `
 	if len(deferLabelToView) > 0 {
 		ec.ProcessDeferredGroup(graphql.DeferredGroup{
 			Defers:   deferLabelToView,
@@ -91,33 +84,34 @@ var (
 			Context:  ctx,
 		})
 	}
-`)
-)
-
-// deferPathsOnlyWhenDeferred rewrites every deferredGroup; it fails if a
-// gqlgen upgrade wrote them differently.
-func deferPathsOnlyWhenDeferred(code []byte) ([]byte, error) {
-	n, all := bytes.Count(code, deferredGroup), bytes.Count(code, []byte("ec.ProcessDeferredGroup("))
-	if n == 0 || n != all {
-		return nil, fmt.Errorf("gqlgen no longer writes the deferred group this command rewrites (%d of %d found); update deferredGroup", n, all)
-	}
-	return bytes.ReplaceAll(code, deferredGroup, deferredGroupWhenDeferred), nil
-}
-
-// fieldArgsCall is how gqlgen reads a field's arguments in the field's
-// context function.
-var fieldArgsCall = regexp.MustCompile(`fc\.Args, err = ec\.(field_\w+_args)\(ctx, field\.ArgumentMap\(ec\.Variables\)\); err != nil \{`)
-
-// argumentsOncePerOperation has every field read its arguments through
-// fieldArgs; it fails if a gqlgen upgrade reads them otherwise.
-func argumentsOncePerOperation(code []byte) ([]byte, error) {
-	n, all := len(fieldArgsCall.FindAllIndex(code, -1)), bytes.Count(code, []byte("field.ArgumentMap("))
-	if n == 0 || n != all {
-		return nil, fmt.Errorf("gqlgen no longer reads arguments as this command rewrites (%d of %d found); update fieldArgsCall", n, all)
-	}
-	return fieldArgsCall.ReplaceAll(code, []byte(`fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
+`,
+}, {
+	// A field's context function reads its arguments; fieldArgs reads them
+	// once per operation.
+	find:  regexp.MustCompile(`fc\.Args, err = ec\.(field_\w+_args)\(ctx, field\.ArgumentMap\(ec\.Variables\)\); err != nil \{`),
+	every: "field.ArgumentMap(",
+	replacement: `fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.$1(ctx, field.ArgumentMap(ec.Variables))
-	}); err != nil {`)), nil
+	}); err != nil {`,
+}}
+
+// rewriteFile applies every rewrite to the generated file.
+func rewriteFile(filename string) error {
+	code, err := os.ReadFile(filename)
+	if err != nil {
+		return err
+	}
+	for _, r := range rewrites {
+		n, all := len(r.find.FindAllIndex(code, -1)), bytes.Count(code, []byte(r.every))
+		if n == 0 || n != all {
+			return fmt.Errorf("%s: gqlgen no longer writes %q as this command rewrites it (%d of %d found); update the rewrite", filename, r.every, n, all)
+		}
+		code = r.find.ReplaceAll(code, []byte(r.replacement))
+	}
+	if code, err = format.Source(code); err != nil {
+		return fmt.Errorf("%s after rewriting: %w", filename, err)
+	}
+	return os.WriteFile(filename, code, 0o644)
 }
 
 // fieldsInOrder turns off gqlgen's goroutine per resolver field.
