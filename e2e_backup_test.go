@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,37 +107,18 @@ func TestBackupWhileWriting(t *testing.T) {
 	s := startServer(t, fixtureDoc(fixtureN))
 	dev := s.tokenFor(t, userDeveloper)
 	var (
-		stop  atomic.Bool
-		mu    sync.Mutex
-		acked []createdDeployment
-		n     atomic.Int64
-		wg    sync.WaitGroup
-		errs  = make(chan error, 16)
+		stop    atomic.Bool
+		writers deploymentWriters
+		errs    = make(chan error, 16)
 	)
 	// Each writer finishes the request it is sending when told to stop, so
-	// that no write outlives the test.
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; !stop.Load(); i++ {
-				d, err := createDeploymentOver(context.Background(), http.DefaultClient, s.url, dev, "acme/app", "staging", w*100000+i)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				acked = append(acked, d)
-				mu.Unlock()
-				n.Add(1)
-			}
-		}()
-	}
+	// that no write outlives the test; every failure counts.
+	writers.start(8, stop.Load, func(w, i int) (createdDeployment, error) {
+		return createDeploymentOver(context.Background(), http.DefaultClient, s.url, dev, "acme/app", "staging", w*100000+i)
+	}, func(err error) { errs <- err })
 	// Let the writers get going, so that the backup is taken among them.
-	waitFor(t, 5*time.Second, "20 deployments created", func() bool { return n.Load() >= 20 })
-	mu.Lock()
-	before := append([]createdDeployment(nil), acked...)
-	mu.Unlock()
+	waitFor(t, 5*time.Second, "20 deployments created", func() bool { return writers.n.Load() >= 20 })
+	before := writers.ackedSoFar()
 
 	resp := backupRequest(t, s.url, map[string]string{"Authorization": "Bearer " + rootToken})
 	path := filepath.Join(t.TempDir(), "backup.db")
@@ -152,7 +132,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	// Reads go on too while the writers run.
 	s.mustQuery(t, dev, `{ project(id: "acme/app") { deployments { count } } }`, nil)
 	stop.Store(true)
-	wg.Wait()
+	writers.wait()
 	close(errs)
 	for err := range errs {
 		t.Errorf("write during the backup: %v", err)
@@ -176,8 +156,8 @@ func TestBackupWhileWriting(t *testing.T) {
 	count := checkIIDsGapFree(t, backup, 1)
 	checkIIDsGapFree(t, backup, 2)
 	checkAcknowledged(t, backup, map[string]int64{"acme/app": 1}, before)
-	if total := fixtureN + int(n.Load()); count < fixtureN+len(before) || count > total {
+	if total := fixtureN + int(writers.n.Load()); count < fixtureN+len(before) || count > total {
 		t.Errorf("deployments in the backup: got %d, want between %d and %d", count, fixtureN+len(before), total)
 	}
-	t.Logf("backup of %d bytes with %d of %d deployments", got, count, fixtureN+int(n.Load()))
+	t.Logf("backup of %d bytes with %d of %d deployments", got, count, fixtureN+int(writers.n.Load()))
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,43 +32,32 @@ func TestCrashSafety(t *testing.T) {
 	for round := range rounds {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 		var (
-			mu      sync.Mutex
 			killed  atomic.Bool
-			n       atomic.Int64
-			wg      sync.WaitGroup
+			writers deploymentWriters
 			failure = make(chan error, clients)
 		)
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				project := "acme/app"
-				if c%2 == 1 {
-					project = "acme/site"
-				}
-				for i := 0; ; i++ {
-					d, err := createDeploymentOver(context.Background(), client, p.url, rootToken, project, envs[project], (round*clients+c)*100000+i)
-					if err != nil {
-						if !killed.Load() {
-							failure <- err
-						}
-						return
-					}
-					mu.Lock()
-					acked = append(acked, d)
-					mu.Unlock()
-					n.Add(1)
-				}
-			}()
-		}
+		// The writers go on until the kill fails their requests; only a
+		// failure before the kill counts.
+		writers.start(clients, nil, func(c, i int) (createdDeployment, error) {
+			project := "acme/app"
+			if c%2 == 1 {
+				project = "acme/site"
+			}
+			return createDeploymentOver(context.Background(), client, p.url, rootToken, project, envs[project], (round*clients+c)*100000+i)
+		}, func(err error) {
+			if !killed.Load() {
+				failure <- err
+			}
+		})
 		// Kill at a random moment once writes are flowing.
-		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: a creation acknowledged", round), func() bool { return n.Load() > 0 })
+		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: a creation acknowledged", round), func() bool { return writers.n.Load() > 0 })
 		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 		killed.Store(true)
 		if err := p.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		wg.Wait()
+		writers.wait()
+		acked = append(acked, writers.acked...)
 		p.wait(t, 10*time.Second)
 		client.CloseIdleConnections()
 		close(failure)
@@ -83,14 +71,12 @@ func TestCrashSafety(t *testing.T) {
 		for path, id := range projects {
 			counts[path] = checkIIDsGapFree(t, s, id)
 		}
-		mu.Lock()
 		checkAcknowledged(t, s, projects, acked)
-		mu.Unlock()
 		s.Close()
 		if t.Failed() {
-			t.Fatalf("round %d: killed after %d acknowledged creations", round, n.Load())
+			t.Fatalf("round %d: killed after %d acknowledged creations", round, writers.n.Load())
 		}
-		t.Logf("round %d: killed after %d acknowledged creations; %v deployments", round, n.Load(), counts)
+		t.Logf("round %d: killed after %d acknowledged creations; %v deployments", round, writers.n.Load(), counts)
 
 		// The server starts again on it and serves what was there.
 		p = startProcess(t, "-db", db, "-admin-token", rootToken)

@@ -1,8 +1,9 @@
 package main
 
 // Helpers for the operations tests (backup, shutdown, crash safety): a
-// GraphQL client safe to use from many goroutines, the real server binary
-// run as a process, and checks of a store file.
+// GraphQL client safe to use from many goroutines, writers that keep the
+// deployments acknowledged, the real server binary run as a process, and
+// checks of a store file.
 
 import (
 	"bufio"
@@ -18,6 +19,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +89,49 @@ func createDeploymentOver(ctx context.Context, client *http.Client, url, token, 
 	}
 	return createdDeployment{Project: project, ID: num, IID: int64(iid)}, nil
 }
+
+// deploymentWriters creates deployments from many goroutines and keeps each
+// creation the server acknowledged: the backup and crash tests check that
+// those survive.
+type deploymentWriters struct {
+	wg    sync.WaitGroup
+	n     atomic.Int64 // creations acknowledged
+	mu    sync.Mutex
+	acked []createdDeployment
+}
+
+// start runs writers goroutines. Writer w calls create(w, i) for i = 0, 1, …
+// until stop returns true (nil: never) or a creation fails; it then passes
+// the error to failed, which decides whether it counts, and ends.
+func (ws *deploymentWriters) start(writers int, stop func() bool, create func(w, i int) (createdDeployment, error), failed func(error)) {
+	for w := range writers {
+		ws.wg.Add(1)
+		go func() {
+			defer ws.wg.Done()
+			for i := 0; stop == nil || !stop(); i++ {
+				d, err := create(w, i)
+				if err != nil {
+					failed(err)
+					return
+				}
+				ws.mu.Lock()
+				ws.acked = append(ws.acked, d)
+				ws.mu.Unlock()
+				ws.n.Add(1)
+			}
+		}()
+	}
+}
+
+// ackedSoFar copies the creations acknowledged until now.
+func (ws *deploymentWriters) ackedSoFar() []createdDeployment {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return append([]createdDeployment(nil), ws.acked...)
+}
+
+// wait waits for every writer to end.
+func (ws *deploymentWriters) wait() { ws.wg.Wait() }
 
 // checkIIDsGapFree asserts that a project's deployments in s carry the
 // iids 1..n, n being their count, and returns n.

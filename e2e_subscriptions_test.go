@@ -34,23 +34,28 @@ type event struct {
 	Object string
 }
 
-func envEventOf(t testing.TB, d map[string]any) event {
-	t.Helper()
-	e := event{Kind: get(d, "environmentEvents.kind").(string), ID: gidNumber(t, get(d, "environmentEvents.environmentId"), "Environment")}
-	if env := get(d, "environmentEvents.environment"); env != nil {
-		e.Object = fmt.Sprintf("%s %s", get(env, "name"), get(env, "state"))
+// eventOf returns the reader of subscription field's events, which name
+// an object of type typ at key+"Id" and deliver it at key, summarised by
+// summary: environment and deployment events differ only in these.
+func eventOf(field, key, typ string, summary func(object any) string) func(testing.TB, map[string]any) event {
+	return func(t testing.TB, d map[string]any) event {
+		t.Helper()
+		e := event{Kind: get(d, field+".kind").(string), ID: gidNumber(t, get(d, field+"."+key+"Id"), typ)}
+		if object := get(d, field+"."+key); object != nil {
+			e.Object = summary(object)
+		}
+		return e
 	}
-	return e
 }
 
-func depEventOf(t testing.TB, d map[string]any) event {
-	t.Helper()
-	e := event{Kind: get(d, "deploymentEvents.kind").(string), ID: gidNumber(t, get(d, "deploymentEvents.deploymentId"), "Deployment")}
-	if dep := get(d, "deploymentEvents.deployment"); dep != nil {
-		e.Object = fmt.Sprintf("%s in %s", get(dep, "status"), get(dep, "environment.name"))
-	}
-	return e
-}
+var (
+	envEventOf = eventOf("environmentEvents", "environment", "Environment", func(env any) string {
+		return fmt.Sprintf("%s %s", get(env, "name"), get(env, "state"))
+	})
+	depEventOf = eventOf("deploymentEvents", "deployment", "Deployment", func(dep any) string {
+		return fmt.Sprintf("%s in %s", get(dep, "status"), get(dep, "environment.name"))
+	})
+)
 
 // expectEvents reads len(want) events of operation id and compares them.
 func (c *wsClient) expectEvents(t testing.TB, id string, of func(testing.TB, map[string]any) event, want ...event) {

@@ -235,17 +235,27 @@ func TestEventsCommitOrder(t *testing.T) {
 	}
 }
 
-// Ensure that a subscriber that does not keep up is dropped without
-// holding up writers or the other subscribers.
-func TestEventsSlowSubscriber(t *testing.T) {
-	ctx := context.Background()
+// openSmallBufferStore opens an empty store whose subscribers buffer 4
+// transactions, with an admin viewer and a project "app" of its own: the
+// tests of full subscriber buffers fill them in a few writes. The store is
+// closed when the test ends.
+func openSmallBufferStore(t *testing.T) (*store.Store, store.Viewer, *store.Project) {
+	t.Helper()
 	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true, EventBuffer: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	root := store.Viewer{User: &store.User{ID: 1, Username: "root", State: store.UserActive, Admin: true}}
-	p := must(s.CreateProject(ctx, root, store.NewProject{Name: "app", Path: "app"}))
+	p := must(s.CreateProject(context.Background(), root, store.NewProject{Name: "app", Path: "app"}))
+	return s, root, p
+}
+
+// Ensure that a subscriber that does not keep up is dropped without
+// holding up writers or the other subscribers.
+func TestEventsSlowSubscriber(t *testing.T) {
+	ctx := context.Background()
+	s, root, p := openSmallBufferStore(t)
 
 	slow, reader := s.Subscribe(p.ID), s.Subscribe(p.ID)
 	defer reader.Close()
@@ -284,13 +294,7 @@ func TestEventsSlowSubscriber(t *testing.T) {
 // not drop a subscriber that keeps up: the buffer counts transactions.
 func TestEventsLargeWriteKeepsReaders(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(filepath.Join(t.TempDir(), "deploygraph.db"), store.Options{NoSync: true, EventBuffer: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	root := store.Viewer{User: &store.User{ID: 1, Username: "root", State: store.UserActive, Admin: true}}
-	p := must(s.CreateProject(ctx, root, store.NewProject{Name: "app", Path: "app"}))
+	s, root, p := openSmallBufferStore(t)
 	const deployments = 10
 	var env *store.Environment
 	for i := range deployments {
