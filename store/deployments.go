@@ -152,7 +152,7 @@ func (p *deploymentPlan) source(tx *bolt.Tx) (src source, statusChecked bool) {
 // reader loads deployments by id within one transaction, decoding each once.
 type deploymentReader struct {
 	tx      *bolt.Tx
-	records *bolt.Bucket // opened on first use (see getJSONIn)
+	records *bolt.Cursor // opened on first use (see getJSONIn)
 	cache   map[int64]*Deployment
 }
 
@@ -161,7 +161,7 @@ func (r *deploymentReader) get(id int64) (*Deployment, error) {
 		return d, nil
 	}
 	if r.records == nil {
-		r.records = r.tx.Bucket(bktDeployments)
+		r.records = r.tx.Bucket(bktDeployments).Cursor()
 	}
 	d, err := getByIDIn[Deployment](r.records, bktDeployments, id)
 	if err != nil {
@@ -360,7 +360,7 @@ func (s *Store) DeploymentsByIID(ctx context.Context, keys []IIDKey) ([]*Deploym
 func getManyByIndex[T any](s *Store, index, bucket []byte, keys []IIDKey) ([]*T, error) {
 	out := make([]*T, len(keys))
 	err := s.view(func(tx *bolt.Tx) error {
-		ids, records := tx.Bucket(index), tx.Bucket(bucket)
+		ids, records := tx.Bucket(index).Cursor(), tx.Bucket(bucket).Cursor()
 		for i, k := range keys {
 			id := lookupIDIn(ids, pair(k.ProjectID, k.IID))
 			if id == 0 {

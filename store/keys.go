@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -55,14 +56,15 @@ var nilTime = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 // IMPORTANT: bbolt values are only valid inside the transaction, so records
 // are always decoded before it ends.
 func getJSON(tx *bolt.Tx, bucket, key []byte, v any) (bool, error) {
-	return getJSONIn(tx.Bucket(bucket), bucket, key, v)
+	return getJSONIn(tx.Bucket(bucket).Cursor(), bucket, key, v)
 }
 
-// getJSONIn is getJSON in a bucket already opened: a read transaction
+// getJSONIn is getJSON through a cursor of the bucket: a read transaction
 // opens a bucket anew on every tx.Bucket (only write transactions keep
-// them), so loops over many keys open theirs once.
-func getJSONIn(b *bolt.Bucket, bucket, key []byte, v any) (bool, error) {
-	data := b.Get(key)
+// them), and bbolt's Get makes a cursor for every key, so loops over many
+// keys open their bucket and cursor once.
+func getJSONIn(records *bolt.Cursor, bucket, key []byte, v any) (bool, error) {
+	data := seekValue(records, key)
 	if data == nil {
 		return false, nil
 	}
@@ -70,6 +72,16 @@ func getJSONIn(b *bolt.Bucket, bucket, key []byte, v any) (bool, error) {
 		return false, fmt.Errorf("decode %s/%x: %w", bucket, key, err)
 	}
 	return true, nil
+}
+
+// seekValue is Bucket.Get through c: the value at key, nil when there is
+// none or it is a nested bucket.
+func seekValue(c *bolt.Cursor, key []byte) []byte {
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
 }
 
 func unmarshal(data []byte, v any) error {
@@ -89,13 +101,13 @@ func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
 
 // getByID loads the record with id from bucket, or nil.
 func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
-	return getByIDIn[T](tx.Bucket(bucket), bucket, id)
+	return getByIDIn[T](tx.Bucket(bucket).Cursor(), bucket, id)
 }
 
-// getByIDIn is getByID in a bucket already opened (see getJSONIn).
-func getByIDIn[T any](b *bolt.Bucket, bucket []byte, id int64) (*T, error) {
+// getByIDIn is getByID through a cursor of the bucket (see getJSONIn).
+func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error) {
 	var v T
-	ok, err := getJSONIn(b, bucket, u64(id), &v)
+	ok, err := getJSONIn(records, bucket, u64(id), &v)
 	if !ok || err != nil {
 		return nil, err
 	}

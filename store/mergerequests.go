@@ -98,7 +98,7 @@ func (q MergeRequestQuery) candidates(tx *bolt.Tx) (map[int64]*MergeRequest, err
 		bucket, prefix = bktDeployMRs, u64(q.DeploymentID)
 	}
 	out := map[int64]*MergeRequest{}
-	c, records := tx.Bucket(bucket).Cursor(), tx.Bucket(bktMergeRequests)
+	c, records := tx.Bucket(bucket).Cursor(), tx.Bucket(bktMergeRequests).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
 		mr, err := getByIDIn[MergeRequest](records, bktMergeRequests, lastID(k))
 		if err != nil {

@@ -12,9 +12,9 @@ import (
 func getMany[T any](s *Store, bucket []byte, ids []int64) ([]*T, error) {
 	out := make([]*T, len(ids))
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
+		records := tx.Bucket(bucket).Cursor()
 		for i, id := range ids {
-			v, err := getByIDIn[T](b, bucket, id)
+			v, err := getByIDIn[T](records, bucket, id)
 			if err != nil {
 				return err
 			}
@@ -91,12 +91,12 @@ func (s *Store) Commits(ctx context.Context, shas []string) ([]*Commit, error) {
 
 // lookupID reads an id from a name index; 0 when absent.
 func lookupID(tx *bolt.Tx, bucket, key []byte) int64 {
-	return lookupIDIn(tx.Bucket(bucket), key)
+	return lookupIDIn(tx.Bucket(bucket).Cursor(), key)
 }
 
-// lookupIDIn is lookupID in a bucket already opened (see getJSONIn).
-func lookupIDIn(b *bolt.Bucket, key []byte) int64 {
-	if v := b.Get(key); v != nil {
+// lookupIDIn is lookupID through a cursor of the bucket (see getJSONIn).
+func lookupIDIn(index *bolt.Cursor, key []byte) int64 {
+	if v := seekValue(index, key); v != nil {
 		return readU64(v)
 	}
 	return 0
@@ -198,9 +198,10 @@ func (s *Store) MergeRequestsByIID(ctx context.Context, keys []IIDKey) ([]*Merge
 func (s *Store) Approvals(ctx context.Context, deploymentIDs []int64) ([][]Approval, error) {
 	out := make([][]Approval, len(deploymentIDs))
 	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktApprovals).Cursor()
 		for i, id := range deploymentIDs {
 			var err error
-			if out[i], err = approvalsOf(tx, id); err != nil {
+			if out[i], err = approvalsIn(c, id); err != nil {
 				return err
 			}
 		}
@@ -210,9 +211,14 @@ func (s *Store) Approvals(ctx context.Context, deploymentIDs []int64) ([][]Appro
 }
 
 func approvalsOf(tx *bolt.Tx, deploymentID int64) ([]Approval, error) {
+	return approvalsIn(tx.Bucket(bktApprovals).Cursor(), deploymentID)
+}
+
+// approvalsIn is approvalsOf through a cursor of the approvals bucket (see
+// getJSONIn).
+func approvalsIn(c *bolt.Cursor, deploymentID int64) ([]Approval, error) {
 	var list []Approval
 	prefix := u64(deploymentID)
-	c := tx.Bucket(bktApprovals).Cursor()
 	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
 		var a Approval
 		if err := unmarshal(v, &a); err != nil {
