@@ -61,7 +61,12 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // MarshalTime writes t in TimeFormat.
 func MarshalTime(t time.Time) graphql.Marshaler {
 	return graphql.WriterFunc(func(w io.Writer) {
-		io.WriteString(w, strconv.Quote(t.UTC().Format(TimeFormat)))
+		// TimeFormat writes nothing a JSON string must escape, so quotes
+		// around it are the whole quoting.
+		var buf [len(TimeFormat) + 8]byte
+		b := append(buf[:0], '"')
+		b = t.UTC().AppendFormat(b, TimeFormat)
+		w.Write(append(b, '"'))
 	})
 }
 

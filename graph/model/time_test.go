@@ -46,3 +46,20 @@ func FuzzUnmarshalTime(f *testing.F) {
 		}
 	})
 }
+
+// MarshalTime writes what quoting the formatted time would, for any year.
+func TestMarshalTimeQuotesTheFormattedTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2019, 3, 15, 8, 0, 0, 123456789, time.FixedZone("", 5*3600+1800)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-44, 3, 15, 0, 0, 0, 0, time.UTC),
+		time.Date(12345, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		{},
+	} {
+		var buf bytes.Buffer
+		model.MarshalTime(tm).MarshalGQL(&buf)
+		if want := strconv.Quote(tm.UTC().Format(model.TimeFormat)); buf.String() != want {
+			t.Errorf("MarshalTime(%v) = %s, want %s", tm, buf.String(), want)
+		}
+	}
+}
