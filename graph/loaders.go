@@ -34,6 +34,11 @@ var (
 // maxBatch bounds one batch's read transaction.
 const maxBatch = 1000
 
+// batchBuffer is how many keys a batch's intake holds before Load waits for
+// the batch's goroutine to take them. The library's default (1000) is a
+// buffer of 8 KiB made for every batch; a page has at most 100 items.
+const batchBuffer = 128
+
 // Loader is a dataloader whose batches also end at the request's next quiet
 // moment (see BatchQuiet). It is made on its first use: a request uses a
 // few of its two dozen loaders, and a mutation often none.
@@ -51,7 +56,8 @@ func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
 	l.once.Do(func() {
 		l.loader.Store(dataloader.NewBatchedLoader(l.batch,
 			dataloader.WithWait[K, V](BatchWait),
-			dataloader.WithBatchCapacity[K, V](maxBatch)))
+			dataloader.WithBatchCapacity[K, V](maxBatch),
+			dataloader.WithInputCapacity[K, V](batchBuffer)))
 	})
 	return l.loader.Load()
 }
