@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -64,16 +66,24 @@ func NewHandler(s *store.Store, opts Options) *Handler {
 	srv.AddTransport(websocketTransport(s, opts.KeepAlive))
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(newBoundedCache(cachedQueries, maxCachedQueryBytes, func(query string, _ *ast.QueryDocument) int { return len(query) }))
+	use := func(ext graphql.HandlerExtension) {
+		// Fields that only read a struct field bypass field middleware (see
+		// graph/generate), so there must be none.
+		if _, ok := ext.(graphql.FieldInterceptor); ok {
+			panic(fmt.Sprintf("graph: extension %s intercepts fields, which the generated code does not run for plain fields", ext.ExtensionName()))
+		}
+		srv.Use(ext)
+	}
 	if opts.Introspection {
-		srv.Use(extension.Introspection{})
+		use(extension.Introspection{})
 	}
 	srv.SetParserTokenLimit(maxTokens)
 	srv.SetValidationRulesFn(validationRules(opts.Introspection))
-	srv.Use(extension.AutomaticPersistedQuery{Cache: newBoundedCache(persistedQueries, maxPersistedQueryBytes, func(_, query string) int { return len(query) })})
-	srv.Use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: maxAliases, MaxComplexity: opts.MaxComplexity})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(socketExtension{resolver})
-	srv.Use(observe.Operations{})
+	use(extension.AutomaticPersistedQuery{Cache: newBoundedCache(persistedQueries, maxPersistedQueryBytes, func(_, query string) int { return len(query) })})
+	use(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: maxAliases, MaxComplexity: opts.MaxComplexity})
+	use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	use(socketExtension{resolver})
+	use(observe.Operations{})
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 	overHTTP := withDeadline(requestTimeout, opts.cors(authenticate(resolver, checkRequest(opts.MaxBodyBytes, srv))))

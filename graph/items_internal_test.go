@@ -1,0 +1,102 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// marshalItems marshals every item at its index, each in a field context
+// with that index, side by side; a panicking item makes the list null and
+// is reported as an error.
+func TestMarshalItems(t *testing.T) {
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter,
+		func(ctx context.Context, err any) error { return errors.New("internal system error") })
+	for _, n := range []int{0, 1, 2, 50} {
+		// Every item waits for all the others: this only ends if they run at once.
+		var started sync.WaitGroup
+		started.Add(n)
+		got := marshalItems(ctx, n, func(ctx context.Context, i int) graphql.Marshaler {
+			if n > 1 {
+				started.Done()
+				started.Wait()
+			}
+			return graphql.MarshalString(strconv.Itoa(*graphql.GetFieldContext(ctx).Index) + "/" + strconv.Itoa(i))
+		})
+		if len(got) != n {
+			t.Fatalf("%d items: marshalled %d", n, len(got))
+		}
+		for i, m := range got {
+			var b bytesWriter
+			m.MarshalGQL(&b)
+			if want := strconv.Quote(strconv.Itoa(i) + "/" + strconv.Itoa(i)); string(b) != want {
+				t.Errorf("%d items: item %d = %s, want %s", n, i, b, want)
+			}
+		}
+	}
+	for _, n := range []int{1, 3} {
+		got := marshalItems(ctx, n, func(ctx context.Context, i int) graphql.Marshaler {
+			if i == n-1 {
+				panic("broken item")
+			}
+			return graphql.MarshalString("ok")
+		})
+		if got != nil {
+			t.Errorf("%d items, one panicking: %v, want a null list", n, got)
+		}
+	}
+	if errs := graphql.GetErrors(ctx); len(errs) != 2 || errs[0].Message != "internal system error" {
+		t.Errorf("errors = %v, want one internal system error per panicking list", errs)
+	}
+}
+
+// The pool's goroutines take the next job rather than a new goroutine each,
+// never make a job wait for one, and end when idle.
+func TestWorkerPool(t *testing.T) {
+	p := &workerPool{jobs: make(chan func()), idle: 50 * time.Millisecond}
+	runAll := func(n int) {
+		var done sync.WaitGroup
+		done.Add(n)
+		for range n {
+			p.run(func() {
+				defer done.Done()
+				time.Sleep(time.Millisecond)
+			})
+		}
+		done.Wait()
+	}
+	runAll(4)
+	if got := p.started.Load(); got != 4 {
+		t.Fatalf("4 jobs at once started %d goroutines, want 4", got)
+	}
+	// A job finds an idle worker unless the workers have not yet got back
+	// to waiting, which a busy machine can make happen now and then.
+	const rounds = 100
+	for range rounds {
+		runAll(4)
+	}
+	if got := p.started.Load(); got > 4+rounds*4/2 {
+		t.Errorf("%d more rounds of 4 jobs started %d goroutines in all: the workers are not reused", rounds, got)
+	}
+	// Past idle, the workers end, and the next job starts a goroutine.
+	before := p.started.Load()
+	for deadline := time.Now().Add(5 * time.Second); p.started.Load() == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("no worker ended after 5 s idle")
+		}
+		time.Sleep(100 * time.Millisecond)
+		runAll(1)
+	}
+}
+
+type bytesWriter []byte
+
+func (b *bytesWriter) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+
+var _ io.Writer = (*bytesWriter)(nil)
