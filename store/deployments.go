@@ -314,8 +314,9 @@ type LastDeploymentKey struct {
 func (s *Store) LastDeployments(ctx context.Context, keys []LastDeploymentKey) ([]*Deployment, error) {
 	out := make([]*Deployment, len(keys))
 	err := s.view(func(tx *bolt.Tx) error {
+		index, records := tx.Bucket(bktDeployIndex), tx.Bucket(bktDeployments).Cursor()
 		for i, k := range keys {
-			d, err := lastDeployment(tx, k.EnvironmentID, k.Status)
+			d, err := lastDeploymentIn(index, records, k.EnvironmentID, k.Status)
 			if err != nil {
 				return err
 			}
@@ -327,8 +328,14 @@ func (s *Store) LastDeployments(ctx context.Context, keys []LastDeploymentKey) (
 }
 
 func lastDeployment(tx *bolt.Tx, envID int64, status DeploymentStatus) (*Deployment, error) {
+	return lastDeploymentIn(tx.Bucket(bktDeployIndex), tx.Bucket(bktDeployments).Cursor(), envID, status)
+}
+
+// lastDeploymentIn is lastDeployment in the deployment index and through a
+// cursor of the deployments (see getJSONIn).
+func lastDeploymentIn(index *bolt.Bucket, records *bolt.Cursor, envID int64, status DeploymentStatus) (*Deployment, error) {
 	scope := envScope(envID)
-	src := boltSource{b: tx.Bucket(bktDeployIndex), prefix: join(scope, []byte{tagByStatus, statusCode(status)})}
+	src := boltSource{b: index, prefix: join(scope, []byte{tagByStatus, statusCode(status)})}
 	if status == StatusSuccess {
 		src.prefix = join(scope, []byte{tagByStatusFinished, statusCode(status)})
 	}
@@ -343,7 +350,7 @@ func lastDeployment(tx *bolt.Tx, envID int64, status DeploymentStatus) (*Deploym
 	if err != nil || id == 0 {
 		return nil, err
 	}
-	return getByID[Deployment](tx, bktDeployments, id)
+	return getByIDIn[Deployment](records, bktDeployments, id)
 }
 
 // IIDKey names a record by project and iid.

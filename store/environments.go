@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -62,8 +63,12 @@ func (q EnvironmentQuery) scan(tx *bolt.Tx) (source, matcher) {
 		}
 		src = newMemSource(keys, false)
 	}
+	if q.Name == nil && q.Search == nil && q.States == nil && q.Tiers == nil {
+		return src, nil // every environment of the index: none to read
+	}
+	records := tx.Bucket(bktEnvironments).Cursor()
 	return src, func(key []byte) (bool, error) {
-		e, err := getByID[Environment](tx, bktEnvironments, lastID(key))
+		e, err := getByIDIn[Environment](records, bktEnvironments, lastID(key))
 		return e != nil && q.matches(e), err
 	}
 }
@@ -96,10 +101,14 @@ func (q EnvironmentQuery) page(tx *bolt.Tx) (Page[*Environment], error) {
 		return page, err
 	}
 	page.HasPreviousPage, page.HasNextPage = hasPrev, hasNext
+	records := tx.Bucket(bktEnvironments).Cursor()
 	for _, k := range keys {
-		e, err := getByID[Environment](tx, bktEnvironments, lastID(k))
+		e, err := getByIDIn[Environment](records, bktEnvironments, lastID(k))
 		if err != nil {
 			return page, err
+		}
+		if e == nil {
+			return page, fmt.Errorf("environment %d is indexed but not stored", lastID(k))
 		}
 		page.Items = append(page.Items, e)
 		page.Cursors = append(page.Cursors, EncodeCursor(tagEnvironments, k))
