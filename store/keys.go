@@ -104,12 +104,28 @@ func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
 	return getByIDIn[T](tx.Bucket(bucket).Cursor(), bucket, id)
 }
 
-// getByIDIn is getByID through a cursor of the bucket (see getJSONIn).
+// getByIDIn is getByID through a cursor of the bucket (see getJSONIn). In a
+// read transaction, a record decoded before from the same bytes is not
+// decoded again (see decoded).
 func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error) {
+	key := u64(id)
+	stored := seekValue(records, key)
+	if stored == nil {
+		return nil, nil
+	}
+	var cache *decoded[T]
+	if !records.Bucket().Writable() {
+		cache = decodedFor[T](bucket)
+		if v, ok := cache.get(id, stored); ok {
+			return v, nil
+		}
+	}
 	var v T
-	ok, err := getJSONIn(records, bucket, u64(id), &v)
-	if !ok || err != nil {
-		return nil, err
+	if err := json.Unmarshal(stored, &v); err != nil {
+		return nil, fmt.Errorf("decode %s/%x: %w", bucket, key, err)
+	}
+	if cache != nil {
+		cache.put(id, stored, &v)
 	}
 	return &v, nil
 }
