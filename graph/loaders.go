@@ -50,6 +50,13 @@ type Loader[K comparable, V any] struct {
 	// waiting is set while the batch being gathered waits for the other
 	// items of a list, for the metrics.
 	waiting atomic.Bool
+
+	// known answers the keys already read, by a map lookup: a page's items
+	// look up what the page prefetched, a few hundred lookups, and the
+	// library's path for a cached key (its tracer, two locks) and the
+	// quiet timer's reset cost more than that.
+	knownMu sync.RWMutex
+	known   map[K]dataloader.Thunk[V]
 }
 
 func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
@@ -65,6 +72,9 @@ func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
 // Load asks for one key: at once outside lists, else with the other items'
 // keys (see BatchQuiet).
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
+	if thunk, ok := l.lookup(key); ok {
+		return thunk
+	}
 	loader := l.get()
 	thunk := loader.Load(ctx, key)
 	l.dispatch(ctx, loader)
@@ -75,12 +85,21 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 // library's LoadMany asks for each key from a goroutine of its own, so
 // its keys may not have joined the batch when it returns.)
 func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkMany[V] {
-	loader := l.get()
 	thunks := make([]dataloader.Thunk[V], len(keys))
+	var loader *dataloader.Loader[K, V]
 	for i, key := range keys {
+		var ok bool
+		if thunks[i], ok = l.lookup(key); ok {
+			continue
+		}
+		if loader == nil {
+			loader = l.get()
+		}
 		thunks[i] = loader.Load(ctx, key)
 	}
-	l.dispatch(ctx, loader)
+	if loader != nil {
+		l.dispatch(ctx, loader)
+	}
 	return func() ([]V, []error) {
 		values, errs := make([]V, len(thunks)), make([]error, len(thunks))
 		for i, thunk := range thunks {
@@ -114,6 +133,31 @@ func inList(ctx context.Context) bool {
 // Prime caches a value read by other means.
 func (l *Loader[K, V]) Prime(ctx context.Context, key K, value V) {
 	l.get().Prime(ctx, key, value)
+	l.remember([]K{key}, []*dataloader.Result[V]{{Data: value}})
+}
+
+// lookup answers key if it was read before.
+func (l *Loader[K, V]) lookup(key K) (dataloader.Thunk[V], bool) {
+	l.knownMu.RLock()
+	defer l.knownMu.RUnlock()
+	thunk, ok := l.known[key]
+	return thunk, ok
+}
+
+// remember keeps what a batch read (errors are left to the library, which
+// may read their keys again).
+func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
+	l.knownMu.Lock()
+	defer l.knownMu.Unlock()
+	if l.known == nil {
+		l.known = make(map[K]dataloader.Thunk[V], len(keys))
+	}
+	for i, key := range keys {
+		if i < len(results) && results[i] != nil && results[i].Error == nil {
+			value := results[i].Data
+			l.known[key] = func() (V, error) { return value, nil }
+		}
+	}
 }
 
 // flush sends the batch being gathered, if the loader was ever used.
@@ -216,12 +260,14 @@ func NewLoaders(s *store.Store, onBatch func(loader string, keys int, waited boo
 }
 
 func newLoader[K comparable, V any](q *quietTimer, name string, batch dataloader.BatchFunc[K, V]) *Loader[K, V] {
-	l := &Loader[K, V]{batch: batch, quiet: q}
-	if q.onBatch != nil {
-		l.batch = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+	l := &Loader[K, V]{quiet: q}
+	l.batch = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		if q.onBatch != nil {
 			q.onBatch(name, len(keys), l.waiting.Swap(false))
-			return batch(ctx, keys)
 		}
+		results := batch(ctx, keys)
+		l.remember(keys, results)
+		return results
 	}
 	q.loaders = append(q.loaders, l)
 	return l
