@@ -130,8 +130,12 @@ func inList(ctx context.Context) bool {
 	return false
 }
 
-// Prime caches a value read by other means.
+// Prime caches a value read by other means, unless key was read already
+// (as the library does).
 func (l *Loader[K, V]) Prime(ctx context.Context, key K, value V) {
+	if _, ok := l.lookup(key); ok {
+		return
+	}
 	l.get().Prime(ctx, key, value)
 	l.remember([]K{key}, []*dataloader.Result[V]{{Data: value}})
 }

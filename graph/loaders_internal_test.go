@@ -46,6 +46,8 @@ func TestLoaderReadsEachKeyOnce(t *testing.T) {
 	check("second read", []string{one(1)}, "v1")
 	l.Prime(ctx, 2, "primed")
 	check("primed", []string{one(2)}, "primed")
+	l.Prime(ctx, 1, "primed over a read")
+	check("primed after a read", []string{one(1)}, "v1")
 	values, errs := l.LoadMany(ctx, []int{1, 2, 3, -1})()
 	check("many", values, "v1", "primed", "v3", "")
 	if errs[3] == nil || errs[0] != nil || errs[2] != nil {
