@@ -60,13 +60,17 @@ func TestMarshalItems(t *testing.T) {
 // never make a job wait for one, and end when idle.
 func TestWorkerPool(t *testing.T) {
 	p := &workerPool{jobs: make(chan func()), idle: 50 * time.Millisecond}
+	// runAll runs n jobs that each wait until all n run: none of them can
+	// be handed to a worker busy with another.
 	runAll := func(n int) {
-		var done sync.WaitGroup
+		var started, done sync.WaitGroup
+		started.Add(n)
 		done.Add(n)
 		for range n {
 			p.run(func() {
 				defer done.Done()
-				time.Sleep(time.Millisecond)
+				started.Done()
+				started.Wait()
 			})
 		}
 		done.Wait()
