@@ -71,20 +71,21 @@ func post(t *testing.T, s *testServer, body string, headers map[string]string) (
 	return send(t, req)
 }
 
-func send(t *testing.T, req *http.Request) (*http.Response, string) {
+// send sends req and returns the response with its whole body.
+func send(t testing.TB, req *http.Request) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resp, string(b)
 }
 
-// metricValue reads one sample of a Prometheus text exposition, such as
-// `deploygraph_graphql_requests_total{operation_type="query",outcome="ok"}`;
-// -1 when it is missing.
 // metricAt reads one sample from the /metrics of the server at baseURL.
 func metricAt(t testing.TB, baseURL, sample string) float64 {
 	t.Helper()
@@ -94,18 +95,13 @@ func metricAt(t testing.TB, baseURL, sample string) float64 {
 // metricsText is the /metrics exposition of the server at baseURL.
 func metricsText(t testing.TB, baseURL string) string {
 	t.Helper()
-	resp, err := http.Get(baseURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(text)
+	_, text := send(t, must(http.NewRequest(http.MethodGet, baseURL+"/metrics", nil)))
+	return text
 }
 
+// metricValue reads one sample of a Prometheus text exposition, such as
+// `deploygraph_graphql_requests_total{operation_type="query",outcome="ok"}`;
+// -1 when it is missing.
 func metricValue(exposition, sample string) float64 {
 	for _, line := range strings.Split(exposition, "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {

@@ -131,13 +131,12 @@ func inList(ctx context.Context) bool {
 }
 
 // Prime caches a value read by other means, unless key was read already
-// (as the library does).
-func (l *Loader[K, V]) Prime(ctx context.Context, key K, value V) {
-	if _, ok := l.lookup(key); ok {
-		return
+// (as the library does). Every lookup asks known first, so the library's
+// own cache need not hold it.
+func (l *Loader[K, V]) Prime(key K, value V) {
+	if _, ok := l.lookup(key); !ok {
+		l.remember([]K{key}, []*dataloader.Result[V]{{Data: value}})
 	}
-	l.get().Prime(ctx, key, value)
-	l.remember([]K{key}, []*dataloader.Result[V]{{Data: value}})
 }
 
 // lookup answers key if it was read before.

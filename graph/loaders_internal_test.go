@@ -44,9 +44,9 @@ func TestLoaderReadsEachKeyOnce(t *testing.T) {
 	}
 	check("first read", []string{one(1)}, "v1")
 	check("second read", []string{one(1)}, "v1")
-	l.Prime(ctx, 2, "primed")
+	l.Prime(2, "primed")
 	check("primed", []string{one(2)}, "primed")
-	l.Prime(ctx, 1, "primed over a read")
+	l.Prime(1, "primed over a read")
 	check("primed after a read", []string{one(1)}, "v1")
 	values, errs := l.LoadMany(ctx, []int{1, 2, 3, -1})()
 	check("many", values, "v1", "primed", "v3", "")

@@ -94,9 +94,9 @@ func projectByRef(ctx context.Context, s *store.Store, ref string) (*store.Proje
 	if err == nil && p != nil {
 		// The nested fields find both cached.
 		l := loadersFrom(ctx)
-		l.Projects.Prime(ctx, id, p)
+		l.Projects.Prime(id, p)
 		if v.Authenticated() {
-			l.MemberLevels.Prime(ctx, store.MemberKey{ProjectID: id, UserID: v.UserID()}, level)
+			l.MemberLevels.Prime(store.MemberKey{ProjectID: id, UserID: v.UserID()}, level)
 		}
 	}
 	return visibleProject(v, p, level, err)

@@ -106,8 +106,13 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 		if d.Status == store.StatusSuccess {
 			lastSuccess = append(lastSuccess, store.LastDeploymentKey{EnvironmentID: d.EnvironmentID, Status: store.StatusSuccess})
 		}
-		if viewer.Authenticated() {
-			members = append(members, store.MemberKey{ProjectID: d.ProjectID, UserID: viewer.UserID()})
+	}
+	// A page's deployments share a project or a few: one key each.
+	slices.Sort(projects)
+	projects = slices.Compact(projects)
+	if viewer.Authenticated() {
+		for _, id := range projects {
+			members = append(members, store.MemberKey{ProjectID: id, UserID: viewer.UserID()})
 		}
 	}
 

@@ -152,7 +152,7 @@ func (p *deploymentPlan) source(tx *bolt.Tx) (src source, statusChecked bool) {
 // reader loads deployments by id within one transaction, decoding each once.
 type deploymentReader struct {
 	tx      *bolt.Tx
-	records *bolt.Cursor // opened on first use (see getJSONIn)
+	records *bolt.Cursor // opened on first use (see seekValue)
 	cache   map[int64]*Deployment
 }
 
@@ -332,7 +332,7 @@ func lastDeployment(tx *bolt.Tx, envID int64, status DeploymentStatus) (*Deploym
 }
 
 // lastDeploymentIn is lastDeployment in the deployment index and through a
-// cursor of the deployments (see getJSONIn).
+// cursor of the deployments (see seekValue).
 func lastDeploymentIn(index *bolt.Bucket, records *bolt.Cursor, envID int64, status DeploymentStatus) (*Deployment, error) {
 	scope := envScope(envID)
 	src := boltSource{b: index, prefix: join(scope, []byte{tagByStatus, statusCode(status)})}

@@ -56,26 +56,29 @@ var nilTime = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 // IMPORTANT: bbolt values are only valid inside the transaction, so records
 // are always decoded before it ends.
 func getJSON(tx *bolt.Tx, bucket, key []byte, v any) (bool, error) {
-	return getJSONIn(tx.Bucket(bucket).Cursor(), bucket, key, v)
-}
-
-// getJSONIn is getJSON through a cursor of the bucket: a read transaction
-// opens a bucket anew on every tx.Bucket (only write transactions keep
-// them), and bbolt's Get makes a cursor for every key, so loops over many
-// keys open their bucket and cursor once.
-func getJSONIn(records *bolt.Cursor, bucket, key []byte, v any) (bool, error) {
-	data := seekValue(records, key)
+	data := tx.Bucket(bucket).Get(key)
 	if data == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("decode %s/%x: %w", bucket, key, err)
+	if err := decodeRecord(bucket, key, data, v); err != nil {
+		return false, err
 	}
 	return true, nil
 }
 
+// decodeRecord decodes the record stored at bucket/key.
+func decodeRecord(bucket, key, data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s/%x: %w", bucket, key, err)
+	}
+	return nil
+}
+
 // seekValue is Bucket.Get through c: the value at key, nil when there is
-// none or it is a nested bucket.
+// none or it is a nested bucket. A read transaction opens a bucket anew on
+// every tx.Bucket (only write transactions keep them), and Get makes a
+// cursor for every key, so loops over many keys open their bucket and
+// cursor once and read through this.
 func seekValue(c *bolt.Cursor, key []byte) []byte {
 	k, v := c.Seek(key)
 	if !bytes.Equal(k, key) {
@@ -104,7 +107,7 @@ func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
 	return getByIDIn[T](tx.Bucket(bucket).Cursor(), bucket, id)
 }
 
-// getByIDIn is getByID through a cursor of the bucket (see getJSONIn). In a
+// getByIDIn is getByID through a cursor of the bucket (see seekValue). In a
 // read transaction, a record decoded before from the same bytes is not
 // decoded again (see decoded).
 func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error) {
@@ -121,8 +124,8 @@ func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error)
 		}
 	}
 	var v T
-	if err := json.Unmarshal(stored, &v); err != nil {
-		return nil, fmt.Errorf("decode %s/%x: %w", bucket, key, err)
+	if err := decodeRecord(bucket, key, stored, &v); err != nil {
+		return nil, err
 	}
 	if cache != nil {
 		cache.put(id, stored, &v)

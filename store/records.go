@@ -94,7 +94,7 @@ func lookupID(tx *bolt.Tx, bucket, key []byte) int64 {
 	return lookupIDIn(tx.Bucket(bucket).Cursor(), key)
 }
 
-// lookupIDIn is lookupID through a cursor of the bucket (see getJSONIn).
+// lookupIDIn is lookupID through a cursor of the bucket (see seekValue).
 func lookupIDIn(index *bolt.Cursor, key []byte) int64 {
 	if v := seekValue(index, key); v != nil {
 		return readU64(v)
@@ -215,7 +215,7 @@ func approvalsOf(tx *bolt.Tx, deploymentID int64) ([]Approval, error) {
 }
 
 // approvalsIn is approvalsOf through a cursor of the approvals bucket (see
-// getJSONIn).
+// seekValue).
 func approvalsIn(c *bolt.Cursor, deploymentID int64) ([]Approval, error) {
 	var list []Approval
 	prefix := u64(deploymentID)
