@@ -202,7 +202,8 @@ func (q benchQuery) body() []byte {
 
 // benchServer is the real server (newApp's handler) on 127.0.0.1.
 type benchServer struct {
-	url   string
+	base  string // scheme and host: /metrics is there
+	url   string // the GraphQL endpoint
 	store *store.Store
 }
 
@@ -236,7 +237,7 @@ func openBenchCopy(tb testing.TB, src string, opts store.Options) *app {
 func serveBench(tb testing.TB, a *app) *benchServer {
 	srv := httptest.NewServer(a.handler)
 	tb.Cleanup(srv.Close)
-	return &benchServer{url: srv.URL + "/graphql", store: a.store}
+	return &benchServer{base: srv.URL, url: srv.URL + "/graphql", store: a.store}
 }
 
 // startBenchServer serves a copy of the store file src, opened as the
@@ -776,7 +777,7 @@ type writeTxs struct{ count, seconds float64 }
 
 func writeTxsOf(tb testing.TB, srv *benchServer) writeTxs {
 	tb.Helper()
-	text := metricsText(tb, strings.TrimSuffix(srv.url, "/graphql"))
+	text := metricsText(tb, srv.base)
 	const name = "deploygraph_store_transaction_duration_seconds"
 	w := writeTxs{
 		count:   metricValue(text, name+`_count{kind="write"}`),

@@ -117,7 +117,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		return createDeploymentOver(context.Background(), http.DefaultClient, s.url, dev, "acme/app", "staging", w*100000+i)
 	}, func(err error) { errs <- err })
 	// Let the writers get going, so that the backup is taken among them.
-	waitFor(t, 5*time.Second, "20 deployments created", func() bool { return writers.n.Load() >= 20 })
+	waitFor(t, 5*time.Second, "20 deployments created", func() bool { return writers.count() >= 20 })
 	before := writers.ackedSoFar()
 
 	resp := backupRequest(t, s.url, map[string]string{"Authorization": "Bearer " + rootToken})
@@ -156,8 +156,8 @@ func TestBackupWhileWriting(t *testing.T) {
 	count := checkIIDsGapFree(t, backup, 1)
 	checkIIDsGapFree(t, backup, 2)
 	checkAcknowledged(t, backup, map[string]int64{"acme/app": 1}, before)
-	if total := fixtureN + int(writers.n.Load()); count < fixtureN+len(before) || count > total {
+	if total := fixtureN + writers.count(); count < fixtureN+len(before) || count > total {
 		t.Errorf("deployments in the backup: got %d, want between %d and %d", count, fixtureN+len(before), total)
 	}
-	t.Logf("backup of %d bytes with %d of %d deployments", got, count, fixtureN+int(writers.n.Load()))
+	t.Logf("backup of %d bytes with %d of %d deployments", got, count, fixtureN+writers.count())
 }

@@ -50,7 +50,7 @@ func TestCrashSafety(t *testing.T) {
 			}
 		})
 		// Kill at a random moment once writes are flowing.
-		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: a creation acknowledged", round), func() bool { return writers.n.Load() > 0 })
+		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: a creation acknowledged", round), func() bool { return writers.count() > 0 })
 		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 		killed.Store(true)
 		if err := p.cmd.Process.Kill(); err != nil {
@@ -74,9 +74,9 @@ func TestCrashSafety(t *testing.T) {
 		checkAcknowledged(t, s, projects, acked)
 		s.Close()
 		if t.Failed() {
-			t.Fatalf("round %d: killed after %d acknowledged creations", round, writers.n.Load())
+			t.Fatalf("round %d: killed after %d acknowledged creations", round, writers.count())
 		}
-		t.Logf("round %d: killed after %d acknowledged creations; %v deployments", round, writers.n.Load(), counts)
+		t.Logf("round %d: killed after %d acknowledged creations; %v deployments", round, writers.count(), counts)
 
 		// The server starts again on it and serves what was there.
 		p = startProcess(t, "-db", db, "-admin-token", rootToken)

@@ -19,7 +19,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,7 +94,6 @@ func createDeploymentOver(ctx context.Context, client *http.Client, url, token, 
 // those survive.
 type deploymentWriters struct {
 	wg    sync.WaitGroup
-	n     atomic.Int64 // creations acknowledged
 	mu    sync.Mutex
 	acked []createdDeployment
 }
@@ -117,10 +115,16 @@ func (ws *deploymentWriters) start(writers int, stop func() bool, create func(w,
 				ws.mu.Lock()
 				ws.acked = append(ws.acked, d)
 				ws.mu.Unlock()
-				ws.n.Add(1)
 			}
 		}()
 	}
+}
+
+// count is how many creations were acknowledged until now.
+func (ws *deploymentWriters) count() int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.acked)
 }
 
 // ackedSoFar copies the creations acknowledged until now.

@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"slices"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -67,14 +66,12 @@ func prefetchEnvironments(ctx context.Context, l *Loaders, page []*store.Environ
 }
 
 // deploymentStatusArg reads a DeploymentStatus argument as the query gave
-// it (SUCCESS, …; its default applied).
+// it (SUCCESS, …; its default applied), through the generated enum map
+// (gqlgen.yml's enum_values), as the field's own arguments are read.
 func deploymentStatusArg(v any) (store.DeploymentStatus, bool) {
-	name, ok := v.(string)
-	if !ok {
-		return "", false
-	}
-	status := store.DeploymentStatus(strings.ToLower(name))
-	return status, slices.Contains(store.AllDeploymentStatuses, status)
+	name, _ := v.(string)
+	status, ok := unmarshalNDeploymentStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentStatus[name]
+	return status, ok
 }
 
 // prefetchDeploymentFields loads what fields read of each of deployments.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"reflect"
 	"sync"
+	"unsafe"
 )
 
 // Decoding a stored record (JSON) costs more than anything else a read
@@ -44,11 +45,13 @@ type decodedKey struct {
 }
 
 func decodedFor[T any](bucket []byte) *decoded[T] {
-	key := decodedKey{string(bucket), reflect.TypeFor[T]()}
-	if c, ok := decodedCaches.Load(key); ok {
+	// Every record read asks: the lookup views the name in place, where
+	// string(bucket) would copy it; the key kept is a copy.
+	record := reflect.TypeFor[T]()
+	if c, ok := decodedCaches.Load(decodedKey{unsafe.String(unsafe.SliceData(bucket), len(bucket)), record}); ok {
 		return c.(*decoded[T])
 	}
-	c, _ := decodedCaches.LoadOrStore(key, &decoded[T]{byID: map[int64]decodedRecord[T]{}})
+	c, _ := decodedCaches.LoadOrStore(decodedKey{string(bucket), record}, &decoded[T]{byID: map[int64]decodedRecord[T]{}})
 	return c.(*decoded[T])
 }
 

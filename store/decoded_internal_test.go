@@ -104,3 +104,11 @@ func TestDecodedKeepsWithinItsLimit(t *testing.T) {
 		t.Error("a record larger than a 64th of the limit was kept")
 	}
 }
+
+// Finding a bucket's cache costs every record read nothing to allocate.
+func TestDecodedForAllocatesNothing(t *testing.T) {
+	decodedFor[Deployment](bktDeployments)
+	if n := testing.AllocsPerRun(100, func() { decodedFor[Deployment](bktDeployments) }); n != 0 {
+		t.Errorf("decodedFor allocates %v times per call, want 0", n)
+	}
+}
