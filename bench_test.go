@@ -58,6 +58,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -746,14 +747,15 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			b.StopTimer()
 			srv, token := startWriteServer(b, store.Options{})
 			var cpu time.Duration
+			var allocs uint64
 			var commits writeTxs
 			res := runWrites(b, srv, token, clients, total, func(run func() (loadResult, error)) (loadResult, error) {
 				before := writeTxsOf(b, srv)
 				b.StartTimer()
 				defer b.StopTimer()
-				start := processCPU()
+				start, allocated := processCPU(), heapObjectsAllocated()
 				defer func() {
-					cpu = processCPU() - start
+					cpu, allocs = processCPU()-start, heapObjectsAllocated()-allocated
 					commits = writeTxsOf(b, srv).since(before)
 				}()
 				return run()
@@ -761,6 +763,7 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			reportLoad(b, res, "writes/s")
 			// The load client's share included: it runs in this process.
 			b.ReportMetric(float64(cpu.Microseconds())/float64(res.total), "cpu-µs/write")
+			b.ReportMetric(float64(allocs)/float64(res.total), "allocs/write")
 			// How group commit shared the fsyncs: writes per write
 			// transaction, and how long one took (running its writes, then
 			// bbolt's commit with its two fdatasyncs).
@@ -871,6 +874,14 @@ func BenchmarkServe(b *testing.B) {
 }
 
 // processCPU is the CPU time (user and system) this process has used.
+// heapObjectsAllocated counts the heap objects this process has allocated
+// so far, without stopping the world as runtime.ReadMemStats does.
+func heapObjectsAllocated() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

@@ -36,7 +36,7 @@ const (
 	OrderByRef        DeploymentOrder = 'r'
 )
 
-var deploymentOrders = []DeploymentOrder{
+var deploymentOrders = [...]DeploymentOrder{
 	OrderByID, OrderByIID, OrderByCreatedAt, OrderByUpdatedAt, OrderByFinishedAt, OrderByRef,
 }
 
@@ -49,22 +49,23 @@ func projectScope(id int64) []byte { return join([]byte{'p'}, u64(id)) }
 func envScope(id int64) []byte     { return join([]byte{'e'}, u64(id)) }
 
 // sortKey is d's position in order o.
-func (d *Deployment) sortKey(o DeploymentOrder) []byte {
-	id := u64(d.ID)
+func (d *Deployment) sortKey(o DeploymentOrder) []byte { return d.appendSortKey(nil, o) }
+
+// appendSortKey appends d's position in order o to dst.
+func (d *Deployment) appendSortKey(dst []byte, o DeploymentOrder) []byte {
 	switch o {
 	case OrderByIID:
-		return join(u64(d.IID), id)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(d.IID))
 	case OrderByCreatedAt:
-		return join(timeKey(&d.CreatedAt), id)
+		dst = appendTimeKey(dst, &d.CreatedAt)
 	case OrderByUpdatedAt:
-		return join(timeKey(&d.UpdatedAt), id)
+		dst = appendTimeKey(dst, &d.UpdatedAt)
 	case OrderByFinishedAt:
-		return join(timeKey(d.FinishedAt), id)
+		dst = appendTimeKey(dst, d.FinishedAt)
 	case OrderByRef:
-		return join([]byte(d.Ref), []byte{0}, id)
-	default:
-		return id
+		dst = append(append(dst, d.Ref...), 0)
 	}
+	return binary.BigEndian.AppendUint64(dst, uint64(d.ID))
 }
 
 func statusCode(s DeploymentStatus) byte {
@@ -76,17 +77,33 @@ func statusCode(s DeploymentStatus) byte {
 	return 0
 }
 
-// indexKeys lists every index key of d.
+// indexKeys lists every index key of d. They share one allocation: a
+// deployment's write puts all of them, inside the commit every other
+// write waits for.
 func (d *Deployment) indexKeys() [][]byte {
-	keys := make([][]byte, 0, 2*(len(deploymentOrders)+2))
+	const perScope = len(deploymentOrders) + 2
+	// scope(9) | tag | status | the longest sort key (ref, 0, id, or time, id)
+	longest := 9 + 2 + max(16, len(d.Ref)+9)
+	buf := make([]byte, 0, 2*perScope*longest)
+	var ends [2 * perScope]int
+	n := 0
+	end := func() { ends[n] = len(buf); n++ }
 	st := statusCode(d.Status)
-	for _, scope := range [][]byte{projectScope(d.ProjectID), envScope(d.EnvironmentID)} {
+	for _, scope := range [...][]byte{projectScope(d.ProjectID), envScope(d.EnvironmentID)} {
 		for _, o := range deploymentOrders {
-			keys = append(keys, join(scope, []byte{byte(o)}, d.sortKey(o)))
+			buf = d.appendSortKey(append(append(buf, scope...), byte(o)), o)
+			end()
 		}
-		keys = append(keys,
-			join(scope, []byte{tagByStatus, st}, u64(d.ID)),
-			join(scope, []byte{tagByStatusFinished, st}, d.sortKey(OrderByFinishedAt)))
+		buf = binary.BigEndian.AppendUint64(append(append(buf, scope...), tagByStatus, st), uint64(d.ID))
+		end()
+		buf = d.appendSortKey(append(append(buf, scope...), tagByStatusFinished, st), OrderByFinishedAt)
+		end()
+	}
+	keys := make([][]byte, n)
+	start := 0
+	for i, e := range ends {
+		keys[i] = buf[start:e:e]
+		start = e
 	}
 	return keys
 }

@@ -49,7 +49,7 @@ func (q DeploymentQuery) plan(tx *bolt.Tx) (*deploymentPlan, error) {
 	if q.OrderBy == 0 {
 		p.q.OrderBy = OrderByID
 	}
-	if !slices.Contains(deploymentOrders, p.q.OrderBy) {
+	if !slices.Contains(deploymentOrders[:], p.q.OrderBy) {
 		return nil, invalid("Unknown deployment order")
 	}
 	switch {

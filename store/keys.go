@@ -47,7 +47,15 @@ func timeKey(t *time.Time) []byte {
 	if t == nil {
 		return nilTime
 	}
-	return u64(t.UnixMicro() ^ (-1 << 63))
+	return appendTimeKey(make([]byte, 0, 8), t)
+}
+
+// appendTimeKey appends timeKey(t) to dst.
+func appendTimeKey(dst []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(dst, nilTime...)
+	}
+	return binary.BigEndian.AppendUint64(dst, uint64(t.UnixMicro()^(-1<<63)))
 }
 
 var nilTime = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
