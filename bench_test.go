@@ -37,7 +37,8 @@ package main
 //	# CI: a tiny size, once, so that the benchmarks keep compiling and working:
 //	DEPLOYGRAPH_BENCH_N=600 DEPLOYGRAPH_BENCH_REQUESTS=200 go test -run '^$' -bench . -benchtime 1x .
 //
-//	# the server's own CPU cost and allocations per request, one at a time:
+//	# the server's own CPU cost and allocations per request, one at a time
+//	# (q1–q3, and createDeployment with fsync off):
 //	go test -run '^$' -bench BenchmarkServe -benchtime 2s .
 //
 // A CPU profile of one query: add -bench 'BenchmarkQuery/q2$' -cpuprofile q2.prof.
@@ -615,6 +616,14 @@ const benchWriteProject = "bench/writes"
 // server and a DEVELOPER's token.
 func startWriteServer(tb testing.TB, opts store.Options) (*benchServer, string) {
 	tb.Helper()
+	a, token := openWriteApp(tb, opts)
+	return serveBench(tb, a), token
+}
+
+// openWriteApp opens a server on a fresh store with one project, the
+// write benchmarks' target, and returns it with a token of its developer.
+func openWriteApp(tb testing.TB, opts store.Options) (*app, string) {
+	tb.Helper()
 	doc := map[string]any{
 		"users": []map[string]any{{"id": 1, "username": "deployer", "name": "Deployer", "state": "active"}},
 		"projects": []map[string]any{{
@@ -623,15 +632,26 @@ func startWriteServer(tb testing.TB, opts store.Options) (*benchServer, string) 
 		}},
 	}
 	dir := tb.TempDir()
-	srv := serveBench(tb, openBenchApp(tb, config{db: filepath.Join(dir, "deploygraph.db"), importFile: writeDoc(tb, dir, "import.json", doc)}, opts))
-	token, _, err := srv.store.CreateAccessToken(context.Background(), store.System, 1, "bench", nil)
+	a := openBenchApp(tb, config{db: filepath.Join(dir, "deploygraph.db"), importFile: writeDoc(tb, dir, "import.json", doc)}, opts)
+	token, _, err := a.store.CreateAccessToken(context.Background(), store.System, 1, "bench", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return srv, token
+	return a, token
 }
 
 const benchCreateMutation = `mutation Create($input: CreateDeploymentInput!) { createDeployment(input: $input) { deployment { id iid status } } }`
+
+// createDeploymentBody is the i-th write's request, with a sha of its own
+// so that no write is a retry of another.
+func createDeploymentBody(i int) []byte {
+	h := sha1.Sum([]byte(fmt.Sprintf("write-%d", i)))
+	body, _ := json.Marshal(map[string]any{"query": benchCreateMutation, "variables": map[string]any{"input": map[string]any{
+		"projectId": benchWriteProject, "environment": "production", "sha": hex.EncodeToString(h[:]),
+		"ref": "main", "tag": false, "status": "SUCCESS",
+	}}})
+	return body
+}
 
 // runWrites posts total createDeployment mutations from clients
 // goroutines (each with its own sha, so that none is a retry of another)
@@ -641,11 +661,7 @@ func runWrites(tb testing.TB, srv *benchServer, token string, clients, total int
 	tb.Helper()
 	bodies := make([][]byte, total)
 	for i := range bodies {
-		h := sha1.Sum([]byte(fmt.Sprintf("write-%d", i)))
-		bodies[i], _ = json.Marshal(map[string]any{"query": benchCreateMutation, "variables": map[string]any{"input": map[string]any{
-			"projectId": benchWriteProject, "environment": "production", "sha": hex.EncodeToString(h[:]),
-			"ref": "main", "tag": false, "status": "SUCCESS",
-		}}})
+		bodies[i] = createDeploymentBody(i)
 	}
 	iids := make([]int64, total)
 	res, err := measure(func() (loadResult, error) {
@@ -844,11 +860,11 @@ func TestBenchHarnessTiny(t *testing.T) {
 	runWrites(t, wsrv, token, clients, 50, func(run func() (loadResult, error)) (loadResult, error) { return run() })
 }
 
-// BenchmarkServe runs q1–q3 one at a time through the handler in this
-// process, without sockets: cpu-ms/op is the server's CPU cost of a request
-// (what bounds throughput), allocs/op its allocation count, and ns/op its
-// latency with nothing else running: the steadiest figures to compare
-// changes with on a noisy machine.
+// BenchmarkServe runs q1–q3, and createDeployment, one at a time through
+// the handler in this process, without sockets: cpu-ms/op is the server's
+// CPU cost of a request (what bounds throughput), allocs/op its allocation
+// count, and ns/op its latency with nothing else running: the steadiest
+// figures to compare changes with on a noisy machine.
 func BenchmarkServe(b *testing.B) {
 	tuneGC() // as the server runs
 	n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_N", 10000)
@@ -856,21 +872,34 @@ func BenchmarkServe(b *testing.B) {
 	for _, q := range benchQueries(n) {
 		body := q.body()
 		b.Run(q.name, func(b *testing.B) {
-			b.ReportAllocs()
-			cpu := processCPU()
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+benchAdminToken)
-				rec := httptest.NewRecorder()
-				a.handler.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
-					b.Fatalf("%s: %d %.500s", q.name, rec.Code, rec.Body.Bytes())
-				}
-			}
-			b.ReportMetric(float64(processCPU()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+			serveOneAtATime(b, a, benchAdminToken, func(int) []byte { return body })
 		})
 	}
+	// One write per commit, fsync off: the CPU of the request, its
+	// transaction and bbolt's commit without the disk (the body's making
+	// included). Under concurrency a commit is shared, and its part with it.
+	b.Run("createDeployment", func(b *testing.B) {
+		w, token := openWriteApp(b, store.Options{NoSync: true})
+		serveOneAtATime(b, w, token, createDeploymentBody)
+	})
+}
+
+// serveOneAtATime sends the i-th body to a's handler in turn, in process,
+// and reports the CPU and allocations per request.
+func serveOneAtATime(b *testing.B, a *app, token string, body func(i int) []byte) {
+	b.ReportAllocs()
+	cpu := processCPU()
+	for i := 0; b.Loop(); i++ {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body(i)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		a.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || bytes.Contains(rec.Body.Bytes(), []byte(`"errors"`)) {
+			b.Fatalf("%s: %d %.500s", b.Name(), rec.Code, rec.Body.Bytes())
+		}
+	}
+	b.ReportMetric(float64(processCPU()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 // processCPU is the CPU time (user and system) this process has used.
