@@ -94,12 +94,12 @@ func (d *Deployment) indexKeys() [][]byte {
 			buf = d.appendSortKey(append(append(buf, scope...), byte(o)), o)
 			end()
 		}
-		buf = binary.BigEndian.AppendUint64(append(append(buf, scope...), tagByStatus, st), uint64(d.ID))
+		buf = d.appendSortKey(append(append(buf, scope...), tagByStatus, st), OrderByID)
 		end()
 		buf = d.appendSortKey(append(append(buf, scope...), tagByStatusFinished, st), OrderByFinishedAt)
 		end()
 	}
-	keys := make([][]byte, n)
+	keys := make([][]byte, len(ends))
 	start := 0
 	for i, e := range ends {
 		keys[i] = buf[start:e:e]
