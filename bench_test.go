@@ -653,10 +653,9 @@ func createDeploymentBody(i int) []byte {
 	return body
 }
 
-// runWrites posts total createDeployment mutations from clients
-// goroutines (each with its own sha, so that none is a retry of another)
-// and then checks that the project's iids are exactly 1..total, both in
-// the answers and in the store.
+// runWrites posts total createDeployment mutations (createDeploymentBody)
+// from clients goroutines and then checks that the project's iids are
+// exactly 1..total, both in the answers and in the store.
 func runWrites(tb testing.TB, srv *benchServer, token string, clients, total int, measure func(run func() (loadResult, error)) (loadResult, error)) loadResult {
 	tb.Helper()
 	bodies := make([][]byte, total)

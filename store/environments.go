@@ -32,6 +32,13 @@ func (q EnvironmentQuery) check() error {
 	return nil
 }
 
+// readsRecords is whether matches looks at anything: without a filter,
+// every environment of the index matches, and none need be read. Keep it
+// in step with matches.
+func (q EnvironmentQuery) readsRecords() bool {
+	return q.Name != nil || q.Search != nil || q.States != nil || q.Tiers != nil
+}
+
 func (q EnvironmentQuery) matches(e *Environment) bool {
 	if q.Name != nil && e.Name != *q.Name {
 		return false
@@ -63,8 +70,8 @@ func (q EnvironmentQuery) scan(tx *bolt.Tx) (source, matcher) {
 		}
 		src = newMemSource(keys, false)
 	}
-	if q.Name == nil && q.Search == nil && q.States == nil && q.Tiers == nil {
-		return src, nil // every environment of the index: none to read
+	if !q.readsRecords() {
+		return src, nil
 	}
 	records := tx.Bucket(bktEnvironments).Cursor()
 	return src, func(key []byte) (bool, error) {
