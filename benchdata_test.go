@@ -37,9 +37,10 @@ import (
 
 // benchDataVersion names the generator's output in the cache file names:
 // bump it whenever the generated data changes (or the store's file format
-// does, or how it is laid out: version 2 keeps the freelist), so that
-// stale cached stores are not reused.
-const benchDataVersion = 2
+// does, or how it is laid out: version 2 keeps the freelist, version 3
+// fills the pages of append-only buckets), so that stale cached stores are
+// not reused.
+const benchDataVersion = 3
 
 // benchAdminToken authenticates as root in every generated store: the load
 // client sends it, and newApp's EnsureAdminToken finds it already there.

@@ -1961,7 +1961,7 @@ func (w *importWriter) do(fn func(tx *bolt.Tx) error) error {
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		w.s.changesOf(tx) // imports publish no events, but the broker counts every commit
+		w.s.beginWrite(tx) // imports publish no events, but the broker counts every commit
 		w.tx = tx
 	}
 	if err := fn(w.tx); err != nil {

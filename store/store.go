@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,21 @@ var (
 	bktTokens         = []byte("tokens")          // id → AccessToken
 	bktTokenByHash    = []byte("token_by_hash")   // sha256(secret) → id
 )
+
+// appendBuckets are keyed by a project or environment, then by something
+// that grows: a new deployment's entries go at the end of their scope's
+// ranges, whether it is recorded live or imported a project at a time. Their
+// pages are filled to appendFill before they split, not halfway as for keys
+// that arrive in any order, so the index holds about half the pages and
+// its commits split and write fewer. (Records keyed by id alone are
+// appended too when live, but an import of several projects interleaves
+// their ids, and there the fuller split leaves pages emptier.)
+var appendBuckets = [][]byte{bktDeployIndex, bktDeployByIID}
+
+// appendFill leaves room in a full page for an entry or two arriving out
+// of order (a status change, a deployment of another ref) without
+// splitting at once.
+const appendFill = 0.9
 
 var allBuckets = [][]byte{
 	bktMeta, bktUsers, bktUserByName, bktGroups, bktGroupByPath, bktGroupMembers, bktUserGroups,
@@ -107,11 +123,13 @@ type Store struct {
 	onTx    txHook
 	reads   atomic.Int64
 	events  *broker
-	// writing is the write transaction in progress and what it changed;
-	// only the holder of bbolt's writer lock touches it.
+	// writing is the write transaction in progress, what it changed, and
+	// the file's written tail; only the holder of bbolt's writer lock
+	// touches it.
 	writing struct {
 		tx      *bolt.Tx
 		changes *changes
+		tail    *fileTail
 	}
 }
 
@@ -154,10 +172,16 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	tail, err := openFileTail(path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	s := &Store{
 		db: db, now: opts.Clock, onTx: opts.OnTx,
 		events: newBroker(uint64(last)+1, opts.EventBuffer),
 	}
+	s.writing.tail = tail
 	s.commits = startCommitter(s.update)
 	return s, nil
 }
@@ -167,7 +191,7 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.commits.stop()
 	s.events.close()
-	return s.db.Close()
+	return errors.Join(s.db.Close(), s.writing.tail.close())
 }
 
 // Path is the file the store lives in.
@@ -211,10 +235,21 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.onTx.run(TxWrite, func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
-			s.changesOf(tx)
+			s.beginWrite(tx)
 			return fn(tx)
 		})
 	})
+}
+
+// beginWrite starts what every write transaction needs before its first
+// change: its events' publication, and written room in the file for the
+// pages it will commit.
+func (s *Store) beginWrite(tx *bolt.Tx) {
+	s.changesOf(tx)
+	s.writing.tail.refill(tx.Size()) // no page lies at or past it until tx commits
+	for _, name := range appendBuckets {
+		tx.Bucket(name).FillPercent = appendFill
+	}
 }
 
 // batch is update for hot write paths: concurrent calls share one commit
