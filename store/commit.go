@@ -20,7 +20,8 @@ type groupWrite struct {
 
 // committer is group commit for the hot write paths: the writes that
 // arrive while a commit (and its fsync) is in flight queue up, and the next
-// transaction takes them all. A lone writer commits at once, where bbolt's
+// transaction takes them all, and those that arrive while it applies them.
+// A lone writer commits at once, where bbolt's
 // Batch would first wait for its timer; under concurrency, one fsync
 // serves every queued write.
 type committer struct {
@@ -74,21 +75,26 @@ func (c *committer) run() {
 	for {
 		select {
 		case w := <-c.writes:
-			group := []*groupWrite{w}
-		gather:
-			for len(group) < maxGroup {
-				select {
-				case w := <-c.writes:
-					group = append(group, w)
-				default:
-					break gather
-				}
-			}
-			c.commit(group)
+			c.commit([]*groupWrite{w})
 		case <-c.closing:
 			return
 		}
 	}
+}
+
+// gather adds the writes waiting now to group, up to maxGroup, and
+// reports whether it added any.
+func (c *committer) gather(group *[]*groupWrite) bool {
+	n := len(*group)
+	for len(*group) < maxGroup {
+		select {
+		case w := <-c.writes:
+			*group = append(*group, w)
+		default:
+			return len(*group) > n
+		}
+	}
+	return len(*group) > n
 }
 
 // failedWrite aborts a shared transaction and names the write that failed.
@@ -99,15 +105,17 @@ type failedWrite struct {
 
 func (f *failedWrite) Error() string { return f.err.Error() }
 
-// commit runs the group in one transaction. When a write fails, nothing of
-// the group is kept, and the others commit together without it. The
-// failed write's answer is its own: if it ran first, it saw exactly the
-// committed state; otherwise it runs again alone.
+// commit runs the group in one transaction, with the writes that arrive
+// while it is being applied: they would otherwise wait for this commit and
+// its syncs and then for their own. When a write fails, nothing of the
+// group is kept, and the others commit together without it. The failed
+// write's answer is its own: if it ran first, it saw exactly the committed
+// state; otherwise it runs again alone.
 func (c *committer) commit(group []*groupWrite) {
 	for len(group) > 0 {
 		err := c.update(func(tx *bolt.Tx) error {
-			for i, w := range group {
-				if err := runWrite(w.fn, tx); err != nil {
+			for i := 0; i < len(group) || c.gather(&group); i++ {
+				if err := runWrite(group[i].fn, tx); err != nil {
 					return &failedWrite{index: i, err: err}
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -134,6 +135,33 @@ func TestCommitterRetriesTheOthersWithoutTheFailedWrite(t *testing.T) {
 			t.Errorf("counter %v, want exactly one increment", v)
 		}
 		return nil
+	})
+}
+
+// Writes that arrive while a group is being applied join its commit rather
+// than wait for it and then for one of their own.
+func TestCommitterTakesWritesArrivingWhileItApplies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var commits int
+		c := startCommitter(func(fn func(tx *bolt.Tx) error) error { commits++; return fn(nil) })
+		defer c.stop()
+		gate := make(chan struct{})
+		answers := make(chan error, 4)
+		go func() { answers <- c.do(context.Background(), func(*bolt.Tx) error { <-gate; return nil }) }()
+		synctest.Wait() // the committer is applying the first write
+		for range 3 {
+			go func() { answers <- c.do(context.Background(), func(*bolt.Tx) error { return nil }) }()
+		}
+		synctest.Wait() // the others wait for the committer
+		close(gate)
+		for range 4 {
+			if err := <-answers; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if commits != 1 {
+			t.Fatalf("4 writes took %d commits, want 1", commits)
+		}
 	})
 }
 
