@@ -55,7 +55,7 @@ var (
 // that grows: a new deployment's entries go at the end of their scope's
 // ranges, whether it is recorded live or imported a project at a time. Their
 // pages are filled to appendFill before they split, not halfway as for keys
-// that arrive in any order, so the index holds about half the pages and
+// that arrive in any order, so the index needs about 45 % fewer pages and
 // its commits split and write fewer. (Records keyed by id alone are
 // appended too when live, but an import of several projects interleaves
 // their ids, and there the fuller split leaves pages emptier.)
