@@ -22,6 +22,9 @@ package main
 //	DEPLOYGRAPH_BENCH_REQUESTS  requests per measured run; unset: b.N
 //	DEPLOYGRAPH_BENCH_WRITES    createDeployment requests per run; unset:
 //	                            DEPLOYGRAPH_BENCH_REQUESTS, else b.N
+//	DEPLOYGRAPH_BENCH_WRITE_N   deployments in the store the writes go
+//	                            into, a copy of the generated data set
+//	                            (default 0: a fresh store)
 //	DEPLOYGRAPH_BENCH_CLIENTS   parallel clients for the queries (default 32)
 //
 // Without the request counts, b.N is the number of requests and ns/op the
@@ -32,10 +35,11 @@ package main
 //	DEPLOYGRAPH_BENCH_REQUESTS=20000 go test -run '^$' -bench BenchmarkQuery -benchtime 1x -timeout 30m .
 //	# 1,000,000 deployments (generation takes minutes the first time):
 //	DEPLOYGRAPH_BENCH_N=1000000 DEPLOYGRAPH_BENCH_REQUESTS=20000 go test -run '^$' -bench BenchmarkQuery -benchtime 1x -timeout 60m .
-//	# writes, fsync on:
+//	# writes, fsync on, into a fresh store and into 1,000,000 deployments:
 //	DEPLOYGRAPH_BENCH_WRITES=2000 go test -run '^$' -bench BenchmarkCreateDeployment -benchtime 1x .
+//	DEPLOYGRAPH_BENCH_WRITE_N=1000000 DEPLOYGRAPH_BENCH_WRITES=20000 go test -run '^$' -bench BenchmarkCreateDeployment -benchtime 1x -timeout 60m .
 //	# CI: a tiny size, once, so that the benchmarks keep compiling and working:
-//	DEPLOYGRAPH_BENCH_N=600 DEPLOYGRAPH_BENCH_REQUESTS=200 go test -run '^$' -bench . -benchtime 1x .
+//	DEPLOYGRAPH_BENCH_N=600 DEPLOYGRAPH_BENCH_WRITE_N=600 DEPLOYGRAPH_BENCH_REQUESTS=200 go test -run '^$' -bench . -benchtime 1x .
 //
 //	# the server's own CPU cost and allocations per request, one at a time
 //	# (q1–q3, and createDeployment with fsync off):
@@ -609,31 +613,42 @@ func reportLoad(b *testing.B, res loadResult, unit string) {
 }
 
 // benchWriteProject is the one project the write benchmark records
-// deployments in; benchWriter (user 1) is a DEVELOPER in it.
-const benchWriteProject = "bench/writes"
+// deployments in; benchWriter is a DEVELOPER in it. Their ids are past the
+// generated data set's, so that the writes can go into a copy of it.
+const (
+	benchWriteProject = "bench/writes"
+	benchWriter       = 9001
+)
 
-// startWriteServer serves a fresh store with one project and returns the
-// server and a DEVELOPER's token.
-func startWriteServer(tb testing.TB, opts store.Options) (*benchServer, string) {
+// startWriteServer serves a store with one more project (see
+// openWriteApp) and returns the server and a DEVELOPER's token.
+func startWriteServer(tb testing.TB, opts store.Options, base string) (*benchServer, string) {
 	tb.Helper()
-	a, token := openWriteApp(tb, opts)
+	a, token := openWriteApp(tb, opts, base)
 	return serveBench(tb, a), token
 }
 
-// openWriteApp opens a server on a fresh store with one project, the
-// write benchmarks' target, and returns it with a token of its developer.
-func openWriteApp(tb testing.TB, opts store.Options) (*app, string) {
+// openWriteApp opens a server with one more project, the write benchmarks'
+// target, and returns it with a token of its developer: on a fresh store,
+// or on a copy of the store file base when there is one.
+func openWriteApp(tb testing.TB, opts store.Options, base string) (*app, string) {
 	tb.Helper()
 	doc := map[string]any{
-		"users": []map[string]any{{"id": 1, "username": "deployer", "name": "Deployer", "state": "active"}},
+		"users": []map[string]any{{"id": benchWriter, "username": "deployer", "name": "Deployer", "state": "active"}},
 		"projects": []map[string]any{{
-			"id": 1, "name": "writes", "path": "writes", "path_with_namespace": benchWriteProject, "visibility": "private",
-			"members": []map[string]any{{"user_id": 1, "access_level": 30}},
+			"id": benchWriter, "name": "writes", "path": "writes", "path_with_namespace": benchWriteProject, "visibility": "private",
+			"members": []map[string]any{{"user_id": benchWriter, "access_level": 30}},
 		}},
 	}
 	dir := tb.TempDir()
-	a := openBenchApp(tb, config{db: filepath.Join(dir, "deploygraph.db"), importFile: writeDoc(tb, dir, "import.json", doc)}, opts)
-	token, _, err := a.store.CreateAccessToken(context.Background(), store.System, 1, "bench", nil)
+	db := filepath.Join(dir, "deploygraph.db")
+	if base != "" {
+		if err := copyFile(db, base); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	a := openBenchApp(tb, config{db: db, importFile: writeDoc(tb, dir, "import.json", doc)}, opts)
+	token, _, err := a.store.CreateAccessToken(context.Background(), store.System, benchWriter, "bench", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -753,24 +768,33 @@ func storedIIDs(tb testing.TB, url string) []int64 {
 
 // BenchmarkCreateDeployment records deployments over HTTP with fsync on
 // (the server's own store options) from 1 and 32 clients, into a fresh
-// store per run, and fails unless the iids come out gap-free.
+// store per run (or a fresh copy of the generated data set, with
+// DEPLOYGRAPH_BENCH_WRITE_N), and fails unless the iids come out gap-free.
 func BenchmarkCreateDeployment(b *testing.B) {
 	tuneGC() // as the server runs
+	var base string
+	if n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITE_N", 0); n > 0 {
+		base = benchStore(b, n)
+	}
 	for _, clients := range []int{1, 32} {
 		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
 			total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITES", benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N))
 			b.StopTimer()
-			srv, token := startWriteServer(b, store.Options{})
+			srv, token := startWriteServer(b, store.Options{}, base)
+			if err := resetPeakRSS(); err != nil {
+				b.Logf("cannot reset the peak RSS (%v): it includes the store's copy", err)
+			}
 			var cpu time.Duration
 			var allocs uint64
 			var commits writeTxs
+			var peakAnon int64
 			res := runWrites(b, srv, token, clients, total, func(run func() (loadResult, error)) (loadResult, error) {
 				before := writeTxsOf(b, srv)
 				b.StartTimer()
 				defer b.StopTimer()
-				start, allocated := processCPU(), heapObjectsAllocated()
+				start, allocated, anon := processCPU(), heapObjectsAllocated(), sampleAnonRSS()
 				defer func() {
-					cpu, allocs = processCPU()-start, heapObjectsAllocated()-allocated
+					cpu, allocs, peakAnon = processCPU()-start, heapObjectsAllocated()-allocated, anon()
 					commits = writeTxsOf(b, srv).since(before)
 				}()
 				return run()
@@ -784,7 +808,12 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			// bbolt's commit with its two fdatasyncs).
 			b.ReportMetric(float64(res.total)/commits.count, "writes/commit")
 			b.ReportMetric(1000*commits.seconds/commits.count, "commit-ms")
+			if kb, ok := procStatusKB("VmHWM"); ok {
+				b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
+			}
+			b.ReportMetric(float64(peakAnon)/1024, "peak-anon-MiB")
 			b.Logf("createDeployment, fsync on: %s", res)
+			b.Logf("createDeployment memory: peak anonymous %.0f MiB during the run; %s", float64(peakAnon)/1024, memoryLine())
 		})
 	}
 }
@@ -855,7 +884,7 @@ func TestBenchHarnessTiny(t *testing.T) {
 		}
 	}
 
-	wsrv, token := startWriteServer(t, store.Options{NoSync: true})
+	wsrv, token := startWriteServer(t, store.Options{NoSync: true}, "")
 	runWrites(t, wsrv, token, clients, 50, func(run func() (loadResult, error)) (loadResult, error) { return run() })
 }
 
@@ -878,7 +907,7 @@ func BenchmarkServe(b *testing.B) {
 	// transaction and bbolt's commit without the disk (the body's making
 	// included). Under concurrency a commit is shared, and its part with it.
 	b.Run("createDeployment", func(b *testing.B) {
-		w, token := openWriteApp(b, store.Options{NoSync: true})
+		w, token := openWriteApp(b, store.Options{NoSync: true}, "")
 		serveOneAtATime(b, w, token, createDeploymentBody)
 	})
 }

@@ -572,6 +572,11 @@ func copyFile(dst, src string) error {
 		return err
 	}
 	_, err = io.Copy(out, in)
+	if err == nil {
+		// Written back now, not in the background of the measured run,
+		// where it would compete with the writes' syncs.
+		err = out.Sync()
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
