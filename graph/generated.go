@@ -2555,36 +2555,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
-	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
-		ec.unmarshalInputAccessRuleInput,
-		ec.unmarshalInputAddGroupMemberInput,
-		ec.unmarshalInputAddProjectMemberInput,
-		ec.unmarshalInputApprovalRuleInput,
-		ec.unmarshalInputApproveDeploymentInput,
-		ec.unmarshalInputCreateAccessTokenInput,
-		ec.unmarshalInputCreateDeploymentInput,
-		ec.unmarshalInputCreateEnvironmentInput,
-		ec.unmarshalInputCreateGroupInput,
-		ec.unmarshalInputCreateMergeRequestInput,
-		ec.unmarshalInputCreateProjectInput,
-		ec.unmarshalInputCreateUserInput,
-		ec.unmarshalInputDeleteDeploymentInput,
-		ec.unmarshalInputDeleteEnvironmentInput,
-		ec.unmarshalInputDeleteStoppedReviewAppsInput,
-		ec.unmarshalInputLinkMergeRequestsInput,
-		ec.unmarshalInputMergeMergeRequestInput,
-		ec.unmarshalInputProtectEnvironmentInput,
-		ec.unmarshalInputRemoveProjectMemberInput,
-		ec.unmarshalInputRevokeAccessTokenInput,
-		ec.unmarshalInputStopEnvironmentInput,
-		ec.unmarshalInputStopStaleEnvironmentsInput,
-		ec.unmarshalInputUnlinkMergeRequestsInput,
-		ec.unmarshalInputUnprotectEnvironmentInput,
-		ec.unmarshalInputUpdateDeploymentInput,
-		ec.unmarshalInputUpdateEnvironmentInput,
-		ec.unmarshalInputUpdateProjectInput,
-		ec.unmarshalInputUpdateUserInput,
-	)
 	first := true
 
 	switch opCtx.Operation.Operation {
@@ -2594,7 +2564,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			var data graphql.Marshaler
 			if first {
 				first = false
-				ctx = graphql.WithUnmarshalerMap(ctx, inputUnmarshalMap)
 				data = ec._Query(ctx, opCtx.Operation.SelectionSet)
 			} else {
 				if atomic.LoadInt32(&ec.PendingDeferred) > 0 {
@@ -2624,7 +2593,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				return nil
 			}
 			first = false
-			ctx = graphql.WithUnmarshalerMap(ctx, inputUnmarshalMap)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
 			data.MarshalGQL(&buf)

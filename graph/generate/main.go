@@ -150,6 +150,18 @@ var rewrites = []rewrite{{
 	find:        regexp.MustCompile(`errors\.New\("field of type (\w+) does not have child fields"\)`),
 	every:       "does not have child fields",
 	replacement: `errNoChildFields$1`,
+}, {
+	// Exec builds, for every operation, a map from each input type to its
+	// unmarshaler, some thirty allocations, and puts it in the context for
+	// graphql.UnmarshalInputFromContext, which nothing here calls (a test
+	// in graph keeps it so).
+	find:        regexp.MustCompile(`(?s)\tinputUnmarshalMap := graphql\.BuildUnmarshalerMap\(\n.*?\n\t\)\n`),
+	every:       "graphql.BuildUnmarshalerMap(",
+	replacement: ``,
+}, {
+	find:        regexp.MustCompile(`\n\t+ctx = graphql\.WithUnmarshalerMap\(ctx, inputUnmarshalMap\)`),
+	every:       "graphql.WithUnmarshalerMap(",
+	replacement: ``,
 }}
 
 // declareNoChildFields declares the errors the rewrites name
