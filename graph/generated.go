@@ -639,8 +639,6 @@ func (e *executableSchema) Schema() *ast.Schema {
 }
 
 func (e *executableSchema) Complexity(ctx context.Context, typeName, field string, childComplexity int, rawArgs map[string]any) (int, bool) {
-	ec := newExecutionContext(nil, e, nil)
-	_ = ec
 	switch typeName + "." + field {
 
 	case "AccessRule.accessLevel":
@@ -1075,7 +1073,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Deployment_mergeRequests_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Deployment_mergeRequests_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1266,7 +1264,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Environment_deployments_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Environment_deployments_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1301,7 +1299,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Environment_lastDeployment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Environment_lastDeployment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1603,7 +1601,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_MergeRequest_deployments_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_MergeRequest_deployments_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1737,7 +1735,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_addGroupMember_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_addGroupMember_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1748,7 +1746,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_addProjectMember_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_addProjectMember_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1759,7 +1757,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_approveDeployment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_approveDeployment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1770,7 +1768,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createAccessToken_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createAccessToken_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1781,7 +1779,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createDeployment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createDeployment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1792,7 +1790,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createEnvironment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createEnvironment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1803,7 +1801,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createGroup_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createGroup_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1814,7 +1812,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createMergeRequest_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createMergeRequest_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1825,7 +1823,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createProject_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createProject_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1836,7 +1834,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_createUser_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_createUser_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1847,7 +1845,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_deleteDeployment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_deleteDeployment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1858,7 +1856,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_deleteEnvironment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_deleteEnvironment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1869,7 +1867,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_deleteStoppedReviewApps_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_deleteStoppedReviewApps_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1880,7 +1878,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_linkMergeRequests_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_linkMergeRequests_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1891,7 +1889,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_mergeMergeRequest_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_mergeMergeRequest_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1902,7 +1900,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_protectEnvironment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_protectEnvironment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1913,7 +1911,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_removeProjectMember_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_removeProjectMember_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1924,7 +1922,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_revokeAccessToken_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_revokeAccessToken_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1935,7 +1933,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_stopEnvironment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_stopEnvironment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1946,7 +1944,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_stopStaleEnvironments_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_stopStaleEnvironments_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1957,7 +1955,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_unlinkMergeRequests_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_unlinkMergeRequests_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1968,7 +1966,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_unprotectEnvironment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_unprotectEnvironment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1979,7 +1977,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_updateDeployment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_updateDeployment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -1990,7 +1988,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_updateEnvironment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_updateEnvironment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2001,7 +1999,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_updateProject_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_updateProject_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2012,7 +2010,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Mutation_updateUser_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Mutation_updateUser_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2116,7 +2114,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Project_deployment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Project_deployment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2127,7 +2125,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Project_deployments_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Project_deployments_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2138,7 +2136,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Project_environment_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Project_environment_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2149,7 +2147,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Project_environments_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Project_environments_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2172,7 +2170,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Project_mergeRequest_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Project_mergeRequest_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2183,7 +2181,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Project_mergeRequests_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Project_mergeRequests_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2295,7 +2293,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Query_group_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Query_group_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2307,7 +2305,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Query_node_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2318,7 +2316,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Query_nodes_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2329,7 +2327,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Query_project_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Query_project_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2340,7 +2338,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Query_projects_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Query_projects_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2351,7 +2349,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Query_user_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Query_user_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2397,7 +2395,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Subscription_deploymentEvents_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Subscription_deploymentEvents_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
@@ -2408,7 +2406,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		args, err := ec.field_Subscription_environmentEvents_args(ctx, rawArgs)
+		args, err := newExecutionContext(nil, e, nil).field_Subscription_environmentEvents_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}

@@ -162,6 +162,17 @@ var rewrites = []rewrite{{
 	find:        regexp.MustCompile(`\n\t+ctx = graphql\.WithUnmarshalerMap\(ctx, inputUnmarshalMap\)`),
 	every:       "graphql.WithUnmarshalerMap(",
 	replacement: ``,
+}, {
+	// Complexity runs for every field of every operation, and made an
+	// execution context (two allocations) each time; only the fields whose
+	// complexity reads their arguments need one.
+	find:        regexp.MustCompile(`\tec := newExecutionContext\(nil, e, nil\)\n\t_ = ec\n`),
+	every:       "newExecutionContext(nil, e, nil)",
+	replacement: ``,
+}, {
+	find:        regexp.MustCompile(`args, err := ec\.(field_\w+_args)\(ctx, rawArgs\)`),
+	every:       "(ctx, rawArgs)",
+	replacement: `args, err := newExecutionContext(nil, e, nil).$1(ctx, rawArgs)`,
 }}
 
 // declareNoChildFields declares the errors the rewrites name
