@@ -21,9 +21,8 @@ type groupWrite struct {
 // committer is group commit for the hot write paths: the writes that
 // arrive while a commit (and its fsync) is in flight queue up, and the next
 // transaction takes them all, and those that arrive while it applies them.
-// A lone writer commits at once, where bbolt's
-// Batch would first wait for its timer; under concurrency, one fsync
-// serves every queued write.
+// A lone writer commits at once, where bbolt's Batch would first wait for
+// its timer; under concurrency, one fsync serves every queued write.
 type committer struct {
 	update  func(fn func(tx *bolt.Tx) error) error // one write transaction
 	writes  chan *groupWrite

@@ -9,9 +9,9 @@ import (
 // zeros, before bbolt places pages there. bbolt grows its file by
 // truncating it longer, which leaves a hole; a commit whose pages land in
 // the hole makes the filesystem allocate blocks, and its data sync then
-// commits the filesystem's journal as well as the pages (on ext4, write
-// commits' data syncs took 10 to 20 % longer for it). Pages written over
-// zeros are flushed on their own.
+// commits the filesystem's journal as well as the pages (on ext4 here,
+// write commits' data syncs took up to a fifth longer for it). Pages
+// written over zeros are flushed on their own.
 //
 // bbolt writes pages, and grows the file, only while it commits, and never
 // at or past the high-water mark of the transaction that holds its writer
