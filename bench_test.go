@@ -616,8 +616,9 @@ func reportLoad(b *testing.B, res loadResult, unit string) {
 // deployments in; benchWriter is a DEVELOPER in it. Their ids are past the
 // generated data set's, so that the writes can go into a copy of it.
 const (
-	benchWriteProject = "bench/writes"
-	benchWriter       = 9001
+	benchWriteProject   = "bench/writes"
+	benchWriteProjectID = 9001
+	benchWriter         = 9001
 )
 
 // startWriteServer serves a store with one more project (see
@@ -636,7 +637,7 @@ func openWriteApp(tb testing.TB, opts store.Options, base string) (*app, string)
 	doc := map[string]any{
 		"users": []map[string]any{{"id": benchWriter, "username": "deployer", "name": "Deployer", "state": "active"}},
 		"projects": []map[string]any{{
-			"id": benchWriter, "name": "writes", "path": "writes", "path_with_namespace": benchWriteProject, "visibility": "private",
+			"id": benchWriteProjectID, "name": "writes", "path": "writes", "path_with_namespace": benchWriteProject, "visibility": "private",
 			"members": []map[string]any{{"user_id": benchWriter, "access_level": 30}},
 		}},
 	}
