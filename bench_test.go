@@ -539,6 +539,16 @@ func sampleAnonRSS() (stop func() int64) {
 	}
 }
 
+// reportMemory reports the peak resident memory since the last
+// resetPeakRSS and peakAnon (kB, from sampleAnonRSS), and describes them.
+func reportMemory(b *testing.B, peakAnon int64) string {
+	if kb, ok := procStatusKB("VmHWM"); ok {
+		b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
+	}
+	b.ReportMetric(float64(peakAnon)/1024, "peak-anon-MiB")
+	return fmt.Sprintf("peak anonymous %.0f MiB during the run; %s", float64(peakAnon)/1024, memoryLine())
+}
+
 // memoryLine summarises the process's resident memory: the peak and the
 // current split into anonymous memory (the Go heap and stacks) and file
 // pages (the store's mmap).
@@ -592,12 +602,9 @@ func BenchmarkQuery(b *testing.B) {
 				reportLoad(b, res, "req/s")
 				// The load client's share included: it runs in this process.
 				b.ReportMetric(float64(cpu.Microseconds())/float64(res.total), "cpu-µs/req")
-				if kb, ok := procStatusKB("VmHWM"); ok {
-					b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
-				}
-				b.ReportMetric(float64(peakAnon)/1024, "peak-anon-MiB")
+				memory := reportMemory(b, peakAnon)
 				b.Logf("N=%d %s (%d response bytes): %s, CPU %.0f µs per request", n, target.name, len(ans.body), res, float64(cpu.Microseconds())/float64(res.total))
-				b.Logf("N=%d %s memory: peak anonymous %.0f MiB during the run; %s", n, target.name, float64(peakAnon)/1024, memoryLine())
+				b.Logf("N=%d %s memory: %s", n, target.name, memory)
 			})
 		}
 	}
@@ -809,12 +816,9 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			// bbolt's commit with its two fdatasyncs).
 			b.ReportMetric(float64(res.total)/commits.count, "writes/commit")
 			b.ReportMetric(1000*commits.seconds/commits.count, "commit-ms")
-			if kb, ok := procStatusKB("VmHWM"); ok {
-				b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
-			}
-			b.ReportMetric(float64(peakAnon)/1024, "peak-anon-MiB")
+			memory := reportMemory(b, peakAnon)
 			b.Logf("createDeployment, fsync on: %s", res)
-			b.Logf("createDeployment memory: peak anonymous %.0f MiB during the run; %s", float64(peakAnon)/1024, memoryLine())
+			b.Logf("createDeployment memory: %s", memory)
 		})
 	}
 }
