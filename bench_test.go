@@ -42,7 +42,7 @@ package main
 //	DEPLOYGRAPH_BENCH_N=600 DEPLOYGRAPH_BENCH_WRITE_N=600 DEPLOYGRAPH_BENCH_REQUESTS=200 go test -run '^$' -bench . -benchtime 1x .
 //
 //	# the server's own CPU cost and allocations per request, one at a time
-//	# (q1–q3, and createDeployment with fsync off):
+//	# (q1–q3, a page of failures, and createDeployment with fsync off):
 //	go test -run '^$' -bench BenchmarkServe -benchtime 2s .
 //
 // A CPU profile of one query: add -bench 'BenchmarkQuery/q2$' -cpuprofile q2.prof.
@@ -116,6 +116,12 @@ const benchQ2 = `query Q2($project: ID!) { project(id: $project) { deployments(f
     mergeRequests(first: 5) { nodes { iid title } }
   }
 } } }`
+
+// benchFailures is a page of 50 of one project's failed or canceled
+// deployments, newest first.
+const benchFailures = `query Failures($project: ID!) { project(id: $project) {
+  deployments(first: 50, orderBy: ID, sort: DESC, statuses: [FAILED, CANCELED]) { nodes { iid status ref } }
+} }`
 
 // q3: one deployment by iid with everything nested.
 const benchQ3 = `query Q3($project: ID!, $iid: Int!) { project(id: $project) { deployment(iid: $iid) {
@@ -908,6 +914,12 @@ func BenchmarkServe(b *testing.B) {
 			serveOneAtATime(b, a, benchAdminToken, func(int) []byte { return body })
 		})
 	}
+	// A page of the project's failures (a tenth of its deployments): the
+	// index's status partitions give it without reading the successes.
+	failures, _ := json.Marshal(map[string]any{"query": benchFailures, "variables": map[string]any{"project": benchProjectPath(0)}})
+	b.Run("failures", func(b *testing.B) {
+		serveOneAtATime(b, a, benchAdminToken, func(int) []byte { return failures })
+	})
 	// One write per commit, fsync off: the CPU of the request, its
 	// transaction and bbolt's commit without the disk (the body's making
 	// included). Under concurrency a commit is shared, and its part with it.

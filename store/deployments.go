@@ -134,17 +134,25 @@ func (p *deploymentPlan) filtersOnRecord() bool {
 		q.FinishedAfter != nil || q.FinishedBefore != nil
 }
 
-// source picks the index prefix to scan: a status partition when one status
-// is asked for in an order it has, else the order's own prefix.
+// source picks the index prefixes to scan: the status partitions of the
+// statuses asked for, in an order they have (ID, FINISHED_AT), else the
+// order's own prefix, with the statuses checked on the records.
 func (p *deploymentPlan) source(tx *bolt.Tx) (src source, statusChecked bool) {
 	idx := tx.Bucket(bktDeployIndex)
 	o := p.q.OrderBy
-	if len(p.statuses) == 1 && (o == OrderByID || o == OrderByFinishedAt) {
+	if len(p.statuses) > 0 && (o == OrderByID || o == OrderByFinishedAt) {
 		tag := byte(tagByStatus)
 		if o == OrderByFinishedAt {
 			tag = tagByStatusFinished
 		}
-		return boltSource{b: idx, prefix: join(p.scope, []byte{tag, statusCode(p.statuses[0])}), desc: p.q.Desc}, true
+		parts := make(mergedSource, len(p.statuses))
+		for i, st := range p.statuses {
+			parts[i] = boltSource{b: idx, prefix: join(p.scope, []byte{tag, statusCode(st)}), desc: p.q.Desc}
+		}
+		if len(parts) == 1 {
+			return parts[0], true
+		}
+		return parts, true
 	}
 	return boltSource{b: idx, prefix: join(p.scope, []byte{byte(o)}), desc: p.q.Desc}, len(p.statuses) == 0
 }

@@ -190,17 +190,36 @@ func (s boltSource) has(key []byte) bool {
 }
 
 func (s boltSource) walk(from []byte, forward bool, visit func([]byte) (bool, error)) error {
-	c := s.b.Cursor()
-	up := forward != s.desc // physical direction
-	var k []byte
+	w := s.walker(from, forward)
+	for k := w.key(); k != nil; k = w.next() {
+		more, err := visit(k)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// boltWalker is a walk of one boltSource, a key at a time.
+type boltWalker struct {
+	c      *bolt.Cursor
+	prefix []byte
+	up     bool   // physical direction
+	k      []byte // the bucket key it is at; nil past the end
+}
+
+// walker starts a walk strictly past from (nil: from that end), as walk.
+func (s boltSource) walker(from []byte, forward bool) *boltWalker {
+	w := &boltWalker{c: s.b.Cursor(), prefix: s.prefix, up: forward != s.desc}
+	c := w.c
 	switch {
-	case up && from == nil:
-		k, _ = c.Seek(s.prefix)
-	case up:
+	case w.up && from == nil:
+		w.k, _ = c.Seek(s.prefix)
+	case w.up:
 		start := join(s.prefix, from)
-		k, _ = c.Seek(start)
-		if k != nil && bytes.Equal(k, start) {
-			k, _ = c.Next()
+		w.k, _ = c.Seek(start)
+		if w.k != nil && bytes.Equal(w.k, start) {
+			w.k, _ = c.Next()
 		}
 	default:
 		var start []byte
@@ -210,20 +229,72 @@ func (s boltSource) walk(from []byte, forward bool, visit func([]byte) (bool, er
 			start = join(s.prefix, from)
 		}
 		if start == nil {
-			k, _ = c.Last()
-		} else if k, _ = c.Seek(start); k == nil {
-			k, _ = c.Last()
+			w.k, _ = c.Last()
+		} else if w.k, _ = c.Seek(start); w.k == nil {
+			w.k, _ = c.Last()
 		} else {
-			k, _ = c.Prev()
+			w.k, _ = c.Prev()
 		}
 	}
-	for ; k != nil && bytes.HasPrefix(k, s.prefix); k = step(c, up) {
-		more, err := visit(k[len(s.prefix):])
+	return w
+}
+
+// key is the sort key the walk is at, nil once it has left the prefix.
+func (w *boltWalker) key() []byte {
+	if w.k == nil || !bytes.HasPrefix(w.k, w.prefix) {
+		w.k = nil
+		return nil
+	}
+	return w.k[len(w.prefix):]
+}
+
+// next moves the walk on and returns its sort key.
+func (w *boltWalker) next() []byte {
+	w.k = step(w.c, w.up)
+	return w.key()
+}
+
+// mergedSource walks several boltSources of one sort-key space, all in the
+// same direction, as one list: the status partitions of an order, for a
+// filter of several statuses, so that such a page reads the keys it
+// returns and not those of every other status. Sort keys are unique across
+// the parts (they end with the record's id, and a record is in one part).
+type mergedSource []boltSource
+
+func (m mergedSource) before(a, b []byte) bool { return m[0].before(a, b) }
+
+func (m mergedSource) has(key []byte) bool {
+	for _, s := range m {
+		if s.has(key) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m mergedSource) walk(from []byte, forward bool, visit func([]byte) (bool, error)) error {
+	walkers := make([]*boltWalker, len(m))
+	for i, s := range m {
+		walkers[i] = s.walker(from, forward)
+	}
+	for {
+		var first *boltWalker
+		var firstKey []byte
+		for _, w := range walkers {
+			k := w.key()
+			if k != nil && (first == nil || forward == m.before(k, firstKey)) {
+				first, firstKey = w, k
+			}
+		}
+		if first == nil {
+			return nil
+		}
+		more, err := visit(firstKey)
 		if err != nil || !more {
 			return err
 		}
+		first.next()
 	}
-	return nil
 }
 
 func step(c *bolt.Cursor, up bool) []byte {

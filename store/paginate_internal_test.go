@@ -1,0 +1,156 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A merged walk of several prefixes lists their sort keys as one sorted
+// list would, for every page window, in both orders, with keys of other
+// prefixes interleaved in the bucket that it must not visit.
+func TestMergedSourcePagesAsOneList(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "merged.db"), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Five prefixes share ids 1..60 (by id % 5); three are merged, the last
+	// of them empty from 40 on, and the other two lie between them.
+	prefixes := [][]byte{[]byte("sA"), []byte("sB"), []byte("sC"), []byte("sD"), []byte("sE")}
+	parts := [][]byte{prefixes[0], prefixes[2], prefixes[4]}
+	var all [][]byte
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("index"))
+		if err != nil {
+			return err
+		}
+		for id := int64(1); id <= 60; id++ {
+			prefix := prefixes[id%5]
+			if id%5 == 4 && id >= 40 {
+				continue
+			}
+			if err := b.Put(join(prefix, u64(id)), nil); err != nil {
+				return err
+			}
+			if m := id % 5; m%2 == 0 {
+				all = append(all, u64(id))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := func(v int) *int { return &v }
+	tests := []struct {
+		name string
+		args func(cursor func(id int64) *string) PageArgs
+	}{
+		{"first page", func(func(int64) *string) PageArgs { return PageArgs{First: n(7)} }},
+		{"everything", func(func(int64) *string) PageArgs { return PageArgs{First: n(100)} }},
+		{"after", func(c func(int64) *string) PageArgs { return PageArgs{First: n(5), After: c(20)} }},
+		{"after the last", func(c func(int64) *string) PageArgs { return PageArgs{First: n(5), After: c(60)} }},
+		{"last page", func(func(int64) *string) PageArgs { return PageArgs{Last: n(6)} }},
+		{"before", func(c func(int64) *string) PageArgs { return PageArgs{Last: n(4), Before: c(31)} }},
+		{"between", func(c func(int64) *string) PageArgs { return PageArgs{First: n(50), After: c(10), Before: c(45)} }},
+		{"first and last", func(c func(int64) *string) PageArgs { return PageArgs{First: n(9), Last: n(3), After: c(2)} }},
+		{"a cursor of a key not listed", func(c func(int64) *string) PageArgs { return PageArgs{First: n(4), After: c(41)} }},
+		{"none", func(func(int64) *string) PageArgs { return PageArgs{First: n(0)} }},
+	}
+	for _, desc := range []bool{false, true} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s, desc %v", tt.name, desc), func(t *testing.T) {
+				w, err := tt.args(func(id int64) *string {
+					c := EncodeCursor('i', u64(id))
+					return &c
+				}).window('i')
+				if err != nil {
+					t.Fatal(err)
+				}
+				type result struct {
+					keys             [][]byte
+					hasPrev, hasNext bool
+				}
+				want := result{}
+				want.keys, want.hasPrev, want.hasNext, err = paginate(newMemSource(slices.Clone(all), desc), nil, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = db.View(func(tx *bolt.Tx) error {
+					var merged mergedSource
+					for _, p := range parts {
+						merged = append(merged, boltSource{b: tx.Bucket([]byte("index")), prefix: p, desc: desc})
+					}
+					var got result
+					got.keys, got.hasPrev, got.hasNext, err = paginate(merged, nil, w)
+					if err != nil {
+						return err
+					}
+					if !slices.EqualFunc(got.keys, want.keys, bytes.Equal) || got.hasPrev != want.hasPrev || got.hasNext != want.hasNext {
+						t.Errorf("got %s prev %v next %v\nwant %s prev %v next %v",
+							ids(got.keys), got.hasPrev, got.hasNext, ids(want.keys), want.hasPrev, want.hasNext)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+func ids(keys [][]byte) string {
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		out[i] = readU64(k)
+	}
+	return fmt.Sprint(out)
+}
+
+// A list filtered by several statuses, in an order the status partitions
+// have, is read from those partitions alone: the statuses are not checked
+// on the records.
+func TestSeveralStatusesReadTheirPartitions(t *testing.T) {
+	statuses := []DeploymentStatus{StatusFailed, StatusCanceled}
+	tests := []struct {
+		order         DeploymentOrder
+		statuses      []DeploymentStatus
+		merged        bool
+		statusChecked bool
+	}{
+		{OrderByID, statuses, true, true},
+		{OrderByFinishedAt, statuses, true, true},
+		{OrderByID, statuses[:1], false, true},
+		{OrderByCreatedAt, statuses, false, false},
+		{OrderByID, nil, false, true},
+	}
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "plan.db"), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bktDeployIndex); return err }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%c %v", tt.order, tt.statuses), func(t *testing.T) {
+			p := &deploymentPlan{q: DeploymentQuery{OrderBy: tt.order}, statuses: tt.statuses, scope: projectScope(1)}
+			err := db.View(func(tx *bolt.Tx) error {
+				src, statusChecked := p.source(tx)
+				if _, merged := src.(mergedSource); merged != tt.merged || statusChecked != tt.statusChecked {
+					t.Errorf("source %T, statuses checked by the index %v; want merged %v, checked %v", src, statusChecked, tt.merged, tt.statusChecked)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
