@@ -38,9 +38,9 @@ import (
 // benchDataVersion names the generator's output in the cache file names:
 // bump it whenever the generated data changes (or the store's file format
 // does, or how it is laid out: version 2 keeps the freelist, version 3
-// fills the pages of append-only buckets), so that stale cached stores are
-// not reused.
-const benchDataVersion = 3
+// fills the pages of append-only buckets, version 4 has index layout 2),
+// so that stale cached stores are not reused.
+const benchDataVersion = 4
 
 // benchAdminToken authenticates as root in every generated store: the load
 // client sends it, and newApp's EnsureAdminToken finds it already there.

@@ -13,15 +13,19 @@ import (
 //	scope(9) | order tag | sort key
 //
 // where the sort key is the ordered value followed by the id (the id breaks
-// ties and makes every key unique). Two more orderings are partitioned by
-// status, so that the common "one status, newest first" and "last successful
-// deployment" pages read only what they return:
+// ties and makes every key unique). ID and FINISHED_AT order are kept
+// partitioned by status, so that the common "one status, newest first" and
+// "last successful deployment" pages read only what they return:
 //
 //	scope | 'S' | status | id            (ID order within one status)
 //	scope | 'F' | status | finished | id (FINISHED_AT order within one status)
 //
-// A page of any order is a range scan of one prefix; filters the key cannot
-// answer are checked on the record.
+// A page of those two orders is a merge of the partitions of the statuses
+// it asks for (all of them without a status filter; see mergedSource), and
+// a page of any other order is a range scan of its prefix; filters the key
+// cannot answer are checked on the record. Each deployment has 12 keys:
+// every one is written by the commit that records the deployment, and
+// each ordering costs that commit a leaf and a branch page.
 
 // DeploymentOrder is the field a deployment list is sorted by.
 type DeploymentOrder byte
@@ -39,6 +43,10 @@ const (
 var deploymentOrders = [...]DeploymentOrder{
 	OrderByID, OrderByIID, OrderByCreatedAt, OrderByUpdatedAt, OrderByFinishedAt, OrderByRef,
 }
+
+// scannedOrders have a prefix of their own; the others are read from the
+// status partitions.
+var scannedOrders = [...]DeploymentOrder{OrderByIID, OrderByCreatedAt, OrderByUpdatedAt, OrderByRef}
 
 const (
 	tagByStatus         = 'S'
@@ -68,6 +76,19 @@ func (d *Deployment) appendSortKey(dst []byte, o DeploymentOrder) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(d.ID))
 }
 
+// statusPartitions is ID order (tag 'S') or FINISHED_AT order (tag 'F') of
+// the deployments of scope with one of statuses, read from their partitions.
+func statusPartitions(idx *bolt.Bucket, scope []byte, tag byte, statuses []DeploymentStatus, desc bool) source {
+	parts := make(mergedSource, len(statuses))
+	for i, st := range statuses {
+		parts[i] = boltSource{b: idx, prefix: join(scope, []byte{tag, statusCode(st)}), desc: desc}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return parts
+}
+
 func statusCode(s DeploymentStatus) byte {
 	for i, st := range AllDeploymentStatuses {
 		if st == s {
@@ -81,7 +102,7 @@ func statusCode(s DeploymentStatus) byte {
 // deployment's write puts all of them, inside the commit every other
 // write waits for.
 func (d *Deployment) indexKeys() [][]byte {
-	const perScope = len(deploymentOrders) + 2
+	const perScope = len(scannedOrders) + 2
 	// scope(9) | tag | status | the longest sort key (ref, 0, id, or time, id)
 	longest := 9 + 2 + max(16, len(d.Ref)+9)
 	buf := make([]byte, 0, 2*perScope*longest)
@@ -90,7 +111,7 @@ func (d *Deployment) indexKeys() [][]byte {
 	end := func() { ends[n] = len(buf); n++ }
 	st := statusCode(d.Status)
 	for _, scope := range [...][]byte{projectScope(d.ProjectID), envScope(d.EnvironmentID)} {
-		for _, o := range deploymentOrders {
+		for _, o := range scannedOrders {
 			buf = d.appendSortKey(append(append(buf, scope...), byte(o)), o)
 			end()
 		}
@@ -218,3 +239,69 @@ func deletePrefix(b *bolt.Bucket, prefix []byte) error {
 }
 
 func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
+
+// The layout of a store's deployment index is marked in its meta bucket.
+// Layout 1 (no mark) also kept ID and FINISHED_AT order under prefixes of
+// their own, tagged 'i' and 'f'; layout 2 reads both from the status
+// partitions and has no such keys.
+var keyIndexLayout = []byte("deployment-index-layout")
+
+const indexLayout = 2
+
+// layoutChunk bounds the keys one migration transaction removes, so that
+// none holds millions of changes in memory.
+var layoutChunk = 50_000
+
+// migrateDeploymentIndex brings a store's index to indexLayout: it removes
+// layout 1's 'i' and 'f' keys, a chunk per transaction, and then marks the
+// layout. A migration cut short goes on at the next open; until then the
+// keys left over are only never read.
+func migrateDeploymentIndex(db *bolt.DB) error {
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bktMeta)
+			if meta.Get(keyIndexLayout) != nil {
+				done = true
+				return nil
+			}
+			idx := tx.Bucket(bktDeployIndex)
+			stale := layoutOneKeys(idx, layoutChunk)
+			for _, k := range stale {
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
+			if len(stale) == layoutChunk {
+				return nil
+			}
+			done = true
+			return meta.Put(keyIndexLayout, u64(indexLayout))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate the deployment index: %w", err)
+		}
+	}
+	return nil
+}
+
+// layoutOneKeys lists up to limit keys of idx tagged 'i' or 'f' after their
+// scope.
+func layoutOneKeys(idx *bolt.Bucket, limit int) [][]byte {
+	var out [][]byte
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; {
+		scope := append([]byte(nil), k[:min(len(k), len(projectScope(0)))]...)
+		for _, tag := range []byte{byte(OrderByID), byte(OrderByFinishedAt)} {
+			prefix := join(scope, []byte{tag})
+			for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
+				out = append(out, append([]byte(nil), k...))
+			}
+		}
+		end := prefixEnd(scope)
+		if end == nil {
+			break
+		}
+		k, _ = c.Seek(end)
+	}
+	return out
+}

@@ -120,23 +120,32 @@ func checkNewDeployment(in NewDeployment) (string, error) {
 	return sha, ValidateEnvironmentName(in.Environment)
 }
 
-// newestDeployment is the environment's deployment with the highest id.
+// newestDeployment is the environment's deployment with the highest id: the
+// highest of the last keys of its ID partitions, found with one cursor
+// (every createDeployment asks, inside the commit others wait for).
 func newestDeployment(tx *bolt.Tx, envID int64) (*Deployment, error) {
-	k, _ := boltSourceLast(tx.Bucket(bktDeployIndex), join(envScope(envID), []byte{byte(OrderByID)}))
-	if k == nil {
+	c := tx.Bucket(bktDeployIndex).Cursor()
+	partition := join(envScope(envID), []byte{tagByStatus, 0})
+	status := len(partition) - 1
+	var id int64
+	for _, st := range AllDeploymentStatuses {
+		partition[status] = statusCode(st)
+		partition[status]++ // the first key past the partition
+		k, _ := c.Seek(partition)
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		partition[status]--
+		if k != nil && hasPrefix(k, partition) {
+			id = max(id, lastID(k))
+		}
+	}
+	if id == 0 {
 		return nil, nil
 	}
-	return getByID[Deployment](tx, bktDeployments, lastID(k))
-}
-
-// boltSourceLast returns the last key under prefix, or nil.
-func boltSourceLast(b *bolt.Bucket, prefix []byte) ([]byte, error) {
-	var last []byte
-	err := boltSource{b: b, prefix: prefix}.walk(nil, false, func(k []byte) (bool, error) {
-		last = k
-		return false, nil
-	})
-	return last, err
+	return getByID[Deployment](tx, bktDeployments, id)
 }
 
 // saveDeployment stores d in its new status, with what reaching that

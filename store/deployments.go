@@ -134,27 +134,26 @@ func (p *deploymentPlan) filtersOnRecord() bool {
 		q.FinishedAfter != nil || q.FinishedBefore != nil
 }
 
-// source picks the index prefixes to scan: the status partitions of the
-// statuses asked for, in an order they have (ID, FINISHED_AT), else the
-// order's own prefix, with the statuses checked on the records.
+// source picks the index prefixes to scan: for ID and FINISHED_AT order,
+// the status partitions of the statuses asked for (of all of them without a
+// filter), else the order's own prefix, with the statuses checked on the
+// records.
 func (p *deploymentPlan) source(tx *bolt.Tx) (src source, statusChecked bool) {
 	idx := tx.Bucket(bktDeployIndex)
-	o := p.q.OrderBy
-	if len(p.statuses) > 0 && (o == OrderByID || o == OrderByFinishedAt) {
+	switch o := p.q.OrderBy; o {
+	case OrderByID, OrderByFinishedAt:
 		tag := byte(tagByStatus)
 		if o == OrderByFinishedAt {
 			tag = tagByStatusFinished
 		}
-		parts := make(mergedSource, len(p.statuses))
-		for i, st := range p.statuses {
-			parts[i] = boltSource{b: idx, prefix: join(p.scope, []byte{tag, statusCode(st)}), desc: p.q.Desc}
+		statuses := p.statuses
+		if len(statuses) == 0 {
+			statuses = AllDeploymentStatuses
 		}
-		if len(parts) == 1 {
-			return parts[0], true
-		}
-		return parts, true
+		return statusPartitions(idx, p.scope, tag, statuses, p.q.Desc), true
+	default:
+		return boltSource{b: idx, prefix: join(p.scope, []byte{byte(o)}), desc: p.q.Desc}, len(p.statuses) == 0
 	}
-	return boltSource{b: idx, prefix: join(p.scope, []byte{byte(o)}), desc: p.q.Desc}, len(p.statuses) == 0
 }
 
 // reader loads deployments by id within one transaction, decoding each once.

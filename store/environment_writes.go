@@ -375,7 +375,7 @@ func findOrCreateEnvironment(tx *bolt.Tx, ch *changes, projectID int64, name str
 // approvals and links), its deployment counters and its index entries.
 func deleteEnvironmentRecord(tx *bolt.Tx, ch *changes, e *Environment) error {
 	var ids []int64
-	prefix := join(envScope(e.ID), []byte{byte(OrderByID)})
+	prefix := join(envScope(e.ID), []byte{byte(OrderByIID)})
 	c := tx.Bucket(bktDeployIndex).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
 		ids = append(ids, lastID(k))

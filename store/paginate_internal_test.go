@@ -113,10 +113,11 @@ func ids(keys [][]byte) string {
 	return fmt.Sprint(out)
 }
 
-// A list filtered by several statuses, in an order the status partitions
-// have, is read from those partitions alone: the statuses are not checked
-// on the records.
-func TestSeveralStatusesReadTheirPartitions(t *testing.T) {
+// A list in an order the status partitions have (ID, FINISHED_AT) is read
+// from the partitions of the statuses it asks for, or of all of them: the
+// statuses are not checked on the records. Other orders scan their own
+// prefix and check the statuses asked for on the records.
+func TestStatusOrdersReadTheirPartitions(t *testing.T) {
 	statuses := []DeploymentStatus{StatusFailed, StatusCanceled}
 	tests := []struct {
 		order         DeploymentOrder
@@ -128,7 +129,10 @@ func TestSeveralStatusesReadTheirPartitions(t *testing.T) {
 		{OrderByFinishedAt, statuses, true, true},
 		{OrderByID, statuses[:1], false, true},
 		{OrderByCreatedAt, statuses, false, false},
-		{OrderByID, nil, false, true},
+		{OrderByID, nil, true, true},
+		{OrderByFinishedAt, nil, true, true},
+		{OrderByCreatedAt, nil, false, true},
+		{OrderByRef, statuses[:1], false, false},
 	}
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "plan.db"), 0o600, &bolt.Options{NoSync: true})
 	if err != nil {

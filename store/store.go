@@ -167,6 +167,10 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := migrateDeploymentIndex(db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	var last int
 	if err := db.View(func(tx *bolt.Tx) error { last = tx.ID(); return nil }); err != nil {
 		db.Close()
