@@ -148,6 +148,11 @@ func addCount(b *bolt.Bucket, key []byte, delta int64) error {
 // putDeployment writes d and keeps its indexes and counters in step with the
 // previous version of the record, if any.
 func putDeployment(tx *bolt.Tx, d *Deployment) error {
+	if statusCode(d.Status) == 0 {
+		// ID and FINISHED_AT lists read the status partitions: a
+		// deployment in none of them would be missing from them.
+		return fmt.Errorf("deployment %d: unknown status %q", d.ID, d.Status)
+	}
 	old, err := getByID[Deployment](tx, bktDeployments, d.ID)
 	if err != nil {
 		return err

@@ -173,3 +173,19 @@ func TestNewestDeploymentIsTheHighestID(t *testing.T) {
 		}
 	}
 }
+
+// Every stored deployment is in a status partition: one of an unknown
+// status is refused.
+func TestPutDeploymentRefusesAnUnknownStatus(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "deploygraph.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.update(func(tx *bolt.Tx) error {
+		return putDeployment(tx, &Deployment{ID: 1, IID: 1, ProjectID: 1, EnvironmentID: 1, Status: "paused"})
+	})
+	if err == nil {
+		t.Fatal("a deployment of status paused was stored")
+	}
+}
