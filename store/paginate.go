@@ -255,10 +255,11 @@ func (w *boltWalker) next() []byte {
 }
 
 // mergedSource walks several boltSources of one sort-key space, all in the
-// same direction, as one list: the status partitions of an order, for a
-// filter of several statuses, so that such a page reads the keys it
-// returns and not those of every other status. Sort keys are unique across
-// the parts (they end with the record's id, and a record is in one part).
+// same direction, as one list: the status partitions of ID or FINISHED_AT
+// order, those of the statuses a page asks for (so that it reads the keys
+// it returns and not those of every other status) or all of them. Sort
+// keys are unique across the parts (they end with the record's id, and a
+// record is in one part).
 type mergedSource []boltSource
 
 func (m mergedSource) before(a, b []byte) bool { return m[0].before(a, b) }
