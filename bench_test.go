@@ -916,7 +916,7 @@ func BenchmarkServe(b *testing.B) {
 	}
 	// A page of the project's failures (a tenth of its deployments): the
 	// index's status partitions give it without reading the successes.
-	failures, _ := json.Marshal(map[string]any{"query": benchFailures, "variables": map[string]any{"project": benchProjectPath(0)}})
+	failures := benchQuery{query: benchFailures, vars: map[string]any{"project": benchProjectPath(0)}}.body()
 	b.Run("failures", func(b *testing.B) {
 		serveOneAtATime(b, a, benchAdminToken, func(int) []byte { return failures })
 	})

@@ -35,7 +35,7 @@ type complexityLimit interface {
 const (
 	passedOperations   = 1000
 	maxPassedKeyBytes  = maxCachedQueryBytes + 4<<10
-	complexityStatsKey = "ComplexityLimit" // extension.ComplexityLimit's stats
+	complexityStatsKey = "ComplexityLimit" // extension.ComplexityLimit's stats (its name)
 )
 
 func newOperationCost(limits operationLimits) *operationCost {
@@ -58,13 +58,7 @@ func (c *operationCost) Validate(schema graphql.ExecutableSchema) error {
 }
 
 func (c *operationCost) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
-	var key string
-	keyed := false
-	// A mutation's input differs every time: judging it costs less than
-	// keeping it.
-	if opCtx.Operation != nil && opCtx.Operation.Operation == ast.Query {
-		key, keyed = passKey(opCtx)
-	}
+	key, keyed := passKey(opCtx)
 	if keyed {
 		if complexity, ok := c.passed.Get(ctx, key); ok {
 			opCtx.Stats.SetExtension(complexityStatsKey, &extension.ComplexityStats{
@@ -73,7 +67,7 @@ func (c *operationCost) MutateOperationContext(ctx context.Context, opCtx *graph
 			return nil
 		}
 	}
-	if err := c.limits.MutateOperationContext(ctx, opCtx); err != nil {
+	if err := c.limits.check(opCtx.Operation); err != nil {
 		return err
 	}
 	if err := c.complexity.MutateOperationContext(ctx, opCtx); err != nil {
@@ -85,10 +79,14 @@ func (c *operationCost) MutateOperationContext(ctx context.Context, opCtx *graph
 	return nil
 }
 
-// passKey identifies what the limits judge of an operation: its query
-// text, its name and its variables' values (JSON with sorted keys). An
-// operation whose variables cannot be written as JSON has none.
+// passKey identifies what the limits judge of a query: its text, its name
+// and its variables' values (JSON with sorted keys). Only queries have one:
+// a mutation's input differs every time, so judging it costs less than
+// keeping it; nor has a query whose variables cannot be written as JSON.
 func passKey(opCtx *graphql.OperationContext) (string, bool) {
+	if opCtx.Operation == nil || opCtx.Operation.Operation != ast.Query {
+		return "", false
+	}
 	vars, err := json.Marshal(opCtx.Variables)
 	if err != nil {
 		return "", false

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -164,24 +163,15 @@ func connectionCost(child int, first, last *int) int {
 // operationLimits refuses, before anything runs, an operation whose fields
 // nest deeper than MaxDepth or that has more than MaxAliases aliases. Fields
 // named __* (introspection) add no depth: gqlparser bounds introspection's
-// own. It runs before gqlgen's complexity limit and also refuses an operation
-// whose expanded fields alone exceed MaxComplexity, which that limit's walk
-// (it expands every fragment spread anew) could take long to find.
+// own. operationCost checks it before gqlgen's complexity limit: it also
+// refuses an operation whose expanded fields alone exceed MaxComplexity,
+// which that limit's walk (it expands every fragment spread anew) could
+// take long to find.
 type operationLimits struct {
 	MaxDepth, MaxAliases, MaxComplexity int
 }
 
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = operationLimits{}
-
-func (operationLimits) ExtensionName() string { return "OperationLimits" }
-
-func (operationLimits) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (l operationLimits) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
-	op := opCtx.Operation
+func (l operationLimits) check(op *ast.OperationDefinition) *gqlerror.Error {
 	if op == nil {
 		return nil
 	}

@@ -53,6 +53,9 @@ const (
 	tagByStatusFinished = 'F'
 )
 
+// scopeLen is the length of a scope: its kind ('p' or 'e') and id.
+const scopeLen = 1 + 8
+
 func projectScope(id int64) []byte { return join([]byte{'p'}, u64(id)) }
 func envScope(id int64) []byte     { return join([]byte{'e'}, u64(id)) }
 
@@ -104,7 +107,7 @@ func statusCode(s DeploymentStatus) byte {
 func (d *Deployment) indexKeys() [][]byte {
 	const perScope = len(scannedOrders) + 2
 	// scope(9) | tag | status | the longest sort key (ref, 0, id, or time, id)
-	longest := 9 + 2 + max(16, len(d.Ref)+9)
+	longest := scopeLen + 2 + max(16, len(d.Ref)+9)
 	buf := make([]byte, 0, 2*perScope*longest)
 	var ends [2 * perScope]int
 	n := 0
@@ -295,7 +298,7 @@ func layoutOneKeys(idx *bolt.Bucket, limit int) [][]byte {
 	var out [][]byte
 	c := idx.Cursor()
 	for k, _ := c.First(); k != nil && len(out) < limit; {
-		scope := append([]byte(nil), k[:min(len(k), len(projectScope(0)))]...)
+		scope := append([]byte(nil), k[:min(len(k), scopeLen)]...)
 		for _, tag := range []byte{byte(OrderByID), byte(OrderByFinishedAt)} {
 			prefix := join(scope, []byte{tag})
 			for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {

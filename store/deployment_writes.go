@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -126,19 +127,12 @@ func checkNewDeployment(in NewDeployment) (string, error) {
 func newestDeployment(tx *bolt.Tx, envID int64) (*Deployment, error) {
 	c := tx.Bucket(bktDeployIndex).Cursor()
 	partition := join(envScope(envID), []byte{tagByStatus, 0})
-	status := len(partition) - 1
+	past := bytes.Clone(partition) // the partition of the next status code
+	code := len(partition) - 1
 	var id int64
 	for _, st := range AllDeploymentStatuses {
-		partition[status] = statusCode(st)
-		partition[status]++ // the first key past the partition
-		k, _ := c.Seek(partition)
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-		partition[status]--
-		if k != nil && hasPrefix(k, partition) {
+		partition[code], past[code] = statusCode(st), statusCode(st)+1
+		if k := lastBefore(c, past); k != nil && hasPrefix(k, partition) {
 			id = max(id, lastID(k))
 		}
 	}

@@ -157,21 +157,37 @@ func TestWritesLeaveTheFileTailWritten(t *testing.T) {
 	}
 }
 
-// createDeployments records n deployments in project 1 (created here),
-// one write at a time, in one environment.
+// createDeployments records n successful deployments in project 1
+// (created here), one write at a time, in one environment.
 func createDeployments(t *testing.T, s *Store, n int) {
+	t.Helper()
+	putTestProject(t, s)
+	for i := range n {
+		createDeployment(t, s, i, "production", StatusSuccess)
+	}
+}
+
+// putTestProject stores project 1, which the tests here record
+// deployments in.
+func putTestProject(t *testing.T, s *Store) {
 	t.Helper()
 	if err := s.update(func(tx *bolt.Tx) error {
 		return putProject(tx, &Project{ID: 1, Name: "app", Path: "app", FullPath: "acme/app", Visibility: Private})
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		in := NewDeployment{ProjectID: 1, Environment: "production", SHA: fmt.Sprintf("%040x", i), Ref: "main", Status: StatusSuccess}
-		if _, err := s.CreateDeployment(context.Background(), System, in); err != nil {
-			t.Fatal(err)
-		}
+}
+
+// createDeployment records a deployment of ref main in project 1, with the
+// i-th sha: a different i for each, so that none repeats the one before.
+func createDeployment(t *testing.T, s *Store, i int, env string, status DeploymentStatus) *Deployment {
+	t.Helper()
+	in := NewDeployment{ProjectID: 1, Environment: env, SHA: fmt.Sprintf("%040x", i), Ref: "main", Status: status}
+	d, err := s.CreateDeployment(context.Background(), System, in)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return d
 }
 
 // TestAppendBucketsFillTheirPages checks that the buckets new entries are

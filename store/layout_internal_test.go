@@ -19,20 +19,10 @@ func TestOpenMigratesTheDeploymentIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.update(func(tx *bolt.Tx) error {
-		return putProject(tx, &Project{ID: 1, Name: "app", Path: "app", FullPath: "acme/app", Visibility: Private})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putTestProject(t, s)
 	const n = 120
 	for i := range n {
-		in := NewDeployment{
-			ProjectID: 1, Environment: []string{"production", "staging"}[i%2], SHA: fmt.Sprintf("%040x", i),
-			Ref: "main", Status: creatableStatuses[i%len(creatableStatuses)],
-		}
-		if _, err := s.CreateDeployment(context.Background(), System, in); err != nil {
-			t.Fatal(err)
-		}
+		createDeployment(t, s, i, []string{"production", "staging"}[i%2], creatableStatuses[i%len(creatableStatuses)])
 	}
 	pageSize := 100
 	var queries []DeploymentQuery
@@ -146,21 +136,13 @@ func TestNewestDeploymentIsTheHighestID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.update(func(tx *bolt.Tx) error {
-		return putProject(tx, &Project{ID: 1, Name: "app", Path: "app", FullPath: "acme/app", Visibility: Private})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putTestProject(t, s)
 	statuses := []DeploymentStatus{StatusFailed, StatusSuccess, StatusCreated, StatusCanceled, StatusRunning, StatusSuccess, StatusCreated}
 	for i, st := range statuses {
 		// Another environment's deployment in between: it is not newest here.
-		for _, env := range []string{"production", "staging"} {
-			in := NewDeployment{ProjectID: 1, Environment: env, SHA: fmt.Sprintf("%040x", 2*i+len(env)), Ref: "main", Status: st}
-			d, err := s.CreateDeployment(context.Background(), System, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = s.db.View(func(tx *bolt.Tx) error {
+		for j, env := range []string{"production", "staging"} {
+			d := createDeployment(t, s, 2*i+j, env, st)
+			err := s.db.View(func(tx *bolt.Tx) error {
 				newest, err := newestDeployment(tx, d.EnvironmentID)
 				if err == nil && (newest == nil || newest.ID != d.ID) {
 					t.Errorf("after %s deployment %d in %s: newest %+v", st, d.ID, env, newest)

@@ -221,22 +221,29 @@ func (s boltSource) walker(from []byte, forward bool) *boltWalker {
 		if w.k != nil && bytes.Equal(w.k, start) {
 			w.k, _ = c.Next()
 		}
+	case from == nil:
+		w.k = lastBefore(c, prefixEnd(s.prefix))
 	default:
-		var start []byte
-		if from == nil {
-			start = prefixEnd(s.prefix)
-		} else {
-			start = join(s.prefix, from)
-		}
-		if start == nil {
-			w.k, _ = c.Last()
-		} else if w.k, _ = c.Seek(start); w.k == nil {
-			w.k, _ = c.Last()
-		} else {
-			w.k, _ = c.Prev()
-		}
+		w.k = lastBefore(c, join(s.prefix, from))
 	}
 	return w
+}
+
+// lastBefore moves c to the last key before end (nil: the last key of all)
+// and returns it.
+func lastBefore(c *bolt.Cursor, end []byte) []byte {
+	var k []byte
+	switch {
+	case end == nil:
+		k, _ = c.Last()
+	default:
+		if k, _ = c.Seek(end); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+	}
+	return k
 }
 
 // key is the sort key the walk is at, nil once it has left the prefix.
