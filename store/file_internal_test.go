@@ -206,7 +206,7 @@ func TestAppendBucketsFillTheirPages(t *testing.T) {
 			if st.LeafPageN < 10 {
 				return fmt.Errorf("%s has %d leaf pages: too few to judge", name, st.LeafPageN)
 			}
-			// Each of the index's 16 orderings ends in a page still filling.
+			// Each of the index's 12 orderings ends in a page still filling.
 			if used := float64(st.LeafInuse) / float64(st.LeafAlloc); used < 0.75 {
 				t.Errorf("%s's %d leaf pages are %.0f%% used, want at least 75%%", name, st.LeafPageN, 100*used)
 			}
