@@ -790,11 +790,23 @@ func BenchmarkCreateDeployment(b *testing.B) {
 	if n := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITE_N", 0); n > 0 {
 		base = benchStore(b, n)
 	}
-	for _, clients := range []int{1, 32} {
-		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
+	for _, load := range []struct {
+		name    string
+		clients int
+		opts    store.Options
+	}{
+		{"clients-1", 1, store.Options{}},
+		{"clients-32", 32, store.Options{}},
+		// The same load with fsync off: what the CPU alone allows, the
+		// limit of any way of making the writes durable (compare in one
+		// run, as the queries compare with the bare handler).
+		{"ceiling-32", 32, store.Options{NoSync: true}},
+	} {
+		clients := load.clients
+		b.Run(load.name, func(b *testing.B) {
 			total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_WRITES", benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N))
 			b.StopTimer()
-			srv, token := startWriteServer(b, store.Options{}, base)
+			srv, token := startWriteServer(b, load.opts, base)
 			if err := resetPeakRSS(); err != nil {
 				b.Logf("cannot reset the peak RSS (%v): it includes the store's copy", err)
 			}
@@ -823,7 +835,7 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			b.ReportMetric(float64(res.total)/commits.count, "writes/commit")
 			b.ReportMetric(1000*commits.seconds/commits.count, "commit-ms")
 			memory := reportMemory(b, peakAnon)
-			b.Logf("createDeployment, fsync on: %s", res)
+			b.Logf("createDeployment, fsync %s: %s", map[bool]string{false: "on", true: "off"}[load.opts.NoSync], res)
 			b.Logf("createDeployment memory: %s", memory)
 		})
 	}
