@@ -33,9 +33,8 @@ type complexityLimit interface {
 // Passed operations kept, and the longest key kept (query text, name and
 // variables): a longer one is judged every time it is sent.
 const (
-	passedOperations   = 1000
-	maxPassedKeyBytes  = maxCachedQueryBytes + 4<<10
-	complexityStatsKey = "ComplexityLimit" // extension.ComplexityLimit's stats (its name)
+	passedOperations  = 1000
+	maxPassedKeyBytes = maxCachedQueryBytes + 4<<10
 )
 
 func newOperationCost(limits operationLimits) *operationCost {
@@ -61,7 +60,9 @@ func (c *operationCost) MutateOperationContext(ctx context.Context, opCtx *graph
 	key, keyed := passKey(opCtx)
 	if keyed {
 		if complexity, ok := c.passed.Get(ctx, key); ok {
-			opCtx.Stats.SetExtension(complexityStatsKey, &extension.ComplexityStats{
+			// Where the complexity limit puts them (under its name), for
+			// extension.GetComplexityStats.
+			opCtx.Stats.SetExtension(c.complexity.ExtensionName(), &extension.ComplexityStats{
 				Complexity: complexity, ComplexityLimit: c.limits.MaxComplexity,
 			})
 			return nil
@@ -73,7 +74,7 @@ func (c *operationCost) MutateOperationContext(ctx context.Context, opCtx *graph
 	if err := c.complexity.MutateOperationContext(ctx, opCtx); err != nil {
 		return err
 	}
-	if stats, ok := opCtx.Stats.GetExtension(complexityStatsKey).(*extension.ComplexityStats); keyed && ok {
+	if stats, ok := opCtx.Stats.GetExtension(c.complexity.ExtensionName()).(*extension.ComplexityStats); keyed && ok {
 		c.passed.Add(ctx, key, stats.Complexity)
 	}
 	return nil

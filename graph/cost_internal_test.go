@@ -26,7 +26,7 @@ func (c *countedComplexity) MutateOperationContext(_ context.Context, opCtx *gra
 	if v, ok := opCtx.Variables["n"].(int); ok {
 		n = v
 	}
-	opCtx.Stats.SetExtension(complexityStatsKey, &extension.ComplexityStats{Complexity: n, ComplexityLimit: c.limit})
+	opCtx.Stats.SetExtension(c.ExtensionName(), &extension.ComplexityStats{Complexity: n, ComplexityLimit: c.limit})
 	if n > c.limit {
 		return gqlerror.Errorf("operation has complexity %d, which exceeds the limit of %d", n, c.limit)
 	}

@@ -265,13 +265,17 @@ var layoutChunk = 50_000
 // layout. A migration cut short goes on at the next open; until then the
 // keys left over are only never read.
 func migrateDeploymentIndex(db *bolt.DB) error {
-	for done := false; !done; {
+	// Most opens find the mark: a read, not a commit and its syncs.
+	done := false
+	if err := db.View(func(tx *bolt.Tx) error {
+		done = tx.Bucket(bktMeta).Get(keyIndexLayout) != nil
+		return nil
+	}); err != nil {
+		return fmt.Errorf("migrate the deployment index: %w", err)
+	}
+	for !done {
 		err := db.Update(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
-			if meta.Get(keyIndexLayout) != nil {
-				done = true
-				return nil
-			}
 			idx := tx.Bucket(bktDeployIndex)
 			stale := layoutOneKeys(idx, layoutChunk)
 			for _, k := range stale {

@@ -232,17 +232,13 @@ func (s boltSource) walker(from []byte, forward bool) *boltWalker {
 // lastBefore moves c to the last key before end (nil: the last key of all)
 // and returns it.
 func lastBefore(c *bolt.Cursor, end []byte) []byte {
-	var k []byte
-	switch {
-	case end == nil:
-		k, _ = c.Last()
-	default:
-		if k, _ = c.Seek(end); k == nil {
-			k, _ = c.Last()
-		} else {
+	if end != nil {
+		if k, _ := c.Seek(end); k != nil {
 			k, _ = c.Prev()
+			return k
 		}
 	}
+	k, _ := c.Last()
 	return k
 }
 
