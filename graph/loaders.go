@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,11 @@ import (
 	"github.com/deploygraph/deploygraph/store"
 )
 
-// When a loader reads the store. A lookup made outside any list is sent at
-// once: an object's fields are resolved one after another (see
-// graph/generate), so nothing else of the request could join its batch.
+// When a loader reads the store. A lookup made outside any list is read at
+// once, in the caller's goroutine: an object's fields are resolved one
+// after another (see graph/generate), so nothing else of the request could
+// join its batch, and the library's batcher (two goroutines, a channel and
+// a request per key) would only pass it along.
 // Inside a list, the other items look up the same field side by side, and
 // the batch is sent once no lookup of the request has arrived for
 // BatchQuiet, or BatchWait after its first key at the latest.
@@ -75,9 +78,12 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	if thunk, ok := l.lookup(key); ok {
 		return thunk
 	}
-	loader := l.get()
-	thunk := loader.Load(ctx, key)
-	l.dispatch(ctx, loader)
+	if !inList(ctx) {
+		values, errs := l.read(ctx, []K{key})
+		return func() (V, error) { return values[0], errs[0] }
+	}
+	thunk := l.get().Load(ctx, key)
+	l.gathering()
 	return thunk
 }
 
@@ -85,6 +91,10 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 // library's LoadMany asks for each key from a goroutine of its own, so
 // its keys may not have joined the batch when it returns.)
 func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkMany[V] {
+	if !inList(ctx) {
+		values, errs := l.read(ctx, keys)
+		return func() ([]V, []error) { return values, errs }
+	}
 	thunks := make([]dataloader.Thunk[V], len(keys))
 	var loader *dataloader.Loader[K, V]
 	for i, key := range keys {
@@ -98,10 +108,10 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 		thunks[i] = loader.Load(ctx, key)
 	}
 	if loader != nil {
-		l.dispatch(ctx, loader)
+		l.gathering()
 	}
 	return func() ([]V, []error) {
-		values, errs := make([]V, len(thunks)), make([]error, len(thunks))
+		values, errs := make([]V, len(keys)), make([]error, len(keys))
 		for i, thunk := range thunks {
 			values[i], errs[i] = thunk()
 		}
@@ -109,15 +119,51 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 	}
 }
 
-// dispatch sends the batch just asked of at once outside lists; inside,
-// it notes the request's activity for the quiet timer.
-func (l *Loader[K, V]) dispatch(ctx context.Context, loader *dataloader.Loader[K, V]) {
-	if inList(ctx) {
-		l.waiting.Store(true)
-		l.quiet.touch()
-	} else {
-		loader.Flush()
+// read answers keys now: those read before from what was kept, the others
+// (each once) in one batch.
+func (l *Loader[K, V]) read(ctx context.Context, keys []K) ([]V, []error) {
+	values, errs := make([]V, len(keys)), make([]error, len(keys))
+	var (
+		missing []K
+		at      map[K]int // a missing key's place in missing
+	)
+	for i, key := range keys {
+		if thunk, ok := l.lookup(key); ok {
+			values[i], errs[i] = thunk()
+			continue
+		}
+		if at == nil {
+			at = make(map[K]int, len(keys)-i)
+		}
+		if _, ok := at[key]; !ok {
+			at[key] = len(missing)
+			missing = append(missing, key)
+		}
 	}
+	if len(missing) == 0 {
+		return values, errs
+	}
+	results := l.batch(ctx, missing)
+	for i, key := range keys {
+		j, ok := at[key]
+		if !ok {
+			continue
+		}
+		switch {
+		case j >= len(results) || results[j] == nil:
+			errs[i] = fmt.Errorf("loader: no result for key %v", key)
+		default:
+			values[i], errs[i] = results[j].Data, results[j].Error
+		}
+	}
+	return values, errs
+}
+
+// gathering notes, for the quiet timer and the metrics, that a key waits in
+// the batch being gathered for the other items of a list.
+func (l *Loader[K, V]) gathering() {
+	l.waiting.Store(true)
+	l.quiet.touch()
 }
 
 // inList reports whether the field being resolved is inside a list item.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
 )
 
@@ -59,5 +60,51 @@ func TestLoaderReadsEachKeyOnce(t *testing.T) {
 	defer mu.Unlock()
 	if want := [][]int{{1}, {3, -1}}; !slices.EqualFunc(batches, want, slices.Equal[[]int]) {
 		t.Errorf("batches %v, want %v", batches, want)
+	}
+}
+
+// Outside lists a lookup is read in the caller's goroutine, each missing
+// key once, without the library's batcher; inside a list it joins the
+// batch the library gathers. A batch that answers fewer keys than it was
+// given fails the keys it left out.
+func TestLoaderReadsAtOnceOutsideLists(t *testing.T) {
+	var batches [][]int
+	l := newLoader(&quietTimer{}, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+		batches = append(batches, slices.Clone(keys))
+		out := make([]*dataloader.Result[int], 0, len(keys))
+		for _, k := range keys {
+			if k == 99 {
+				break // answers the keys before 99 only
+			}
+			out = append(out, &dataloader.Result[int]{Data: k * 10})
+		}
+		return out
+	})
+	ctx := context.Background()
+	values, errs := l.LoadMany(ctx, []int{1, 2, 1, 3})()
+	if !slices.Equal(values, []int{10, 20, 10, 30}) || slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		t.Fatalf("many: %v %v, want [10 20 10 30] and no errors", values, errs)
+	}
+	if v, err := l.Load(ctx, 4)(); v != 40 || err != nil {
+		t.Fatalf("one: %v %v, want 40", v, err)
+	}
+	values, errs = l.LoadMany(ctx, []int{2, 99, 5})()
+	if values[0] != 20 || errs[0] != nil || errs[1] == nil || errs[2] == nil {
+		t.Fatalf("short batch: %v %v, want 20 and errors for 99 and 5", values, errs)
+	}
+	if want := [][]int{{1, 2, 3}, {4}, {99, 5}}; !slices.EqualFunc(batches, want, slices.Equal[[]int]) {
+		t.Fatalf("batches %v, want %v", batches, want)
+	}
+	if l.loader.Load() != nil {
+		t.Fatal("a lookup outside lists went through the library's batcher")
+	}
+
+	item := 0
+	inItem := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &item})
+	if v, err := l.Load(inItem, 6)(); v != 60 || err != nil {
+		t.Fatalf("in a list: %v %v, want 60", v, err)
+	}
+	if l.loader.Load() == nil {
+		t.Fatal("a lookup inside a list did not go through the library's batcher")
 	}
 }
