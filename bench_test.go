@@ -835,7 +835,11 @@ func BenchmarkCreateDeployment(b *testing.B) {
 			b.ReportMetric(float64(res.total)/commits.count, "writes/commit")
 			b.ReportMetric(1000*commits.seconds/commits.count, "commit-ms")
 			memory := reportMemory(b, peakAnon)
-			b.Logf("createDeployment, fsync %s: %s", map[bool]string{false: "on", true: "off"}[load.opts.NoSync], res)
+			fsync := "on"
+			if load.opts.NoSync {
+				fsync = "off"
+			}
+			b.Logf("createDeployment, fsync %s: %s", fsync, res)
 			b.Logf("createDeployment memory: %s", memory)
 		})
 	}

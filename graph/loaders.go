@@ -48,7 +48,8 @@ const batchBuffer = 128
 type Loader[K comparable, V any] struct {
 	once   sync.Once
 	loader atomic.Pointer[dataloader.Loader[K, V]]
-	batch  dataloader.BatchFunc[K, V]
+	name   string
+	fetch  dataloader.BatchFunc[K, V]
 	quiet  *quietTimer
 	// waiting is set while the batch being gathered waits for the other
 	// items of a list, for the metrics.
@@ -143,7 +144,7 @@ func (l *Loader[K, V]) read(ctx context.Context, keys []K) ([]V, []error) {
 	if len(missing) == 0 {
 		return values, errs
 	}
-	results := l.batch(ctx, missing)
+	results := l.readBatch(ctx, missing, false)
 	for i, key := range keys {
 		j, ok := at[key]
 		if !ok {
@@ -308,18 +309,27 @@ func NewLoaders(s *store.Store, onBatch func(loader string, keys int, waited boo
 	}
 }
 
-func newLoader[K comparable, V any](q *quietTimer, name string, batch dataloader.BatchFunc[K, V]) *Loader[K, V] {
-	l := &Loader[K, V]{quiet: q}
-	l.batch = func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		if q.onBatch != nil {
-			q.onBatch(name, len(keys), l.waiting.Swap(false))
-		}
-		results := batch(ctx, keys)
-		l.remember(keys, results)
-		return results
-	}
+func newLoader[K comparable, V any](q *quietTimer, name string, fetch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	l := &Loader[K, V]{quiet: q, name: name, fetch: fetch}
 	q.loaders = append(q.loaders, l)
 	return l
+}
+
+// batch is the library's batch function: its batches were gathered for
+// the items of a list, and may have waited for them.
+func (l *Loader[K, V]) batch(ctx context.Context, keys []K) []*dataloader.Result[V] {
+	return l.readBatch(ctx, keys, l.waiting.Swap(false))
+}
+
+// readBatch reads keys from the store, keeps what it read, and tells the
+// metrics whether the batch waited for the items of a list.
+func (l *Loader[K, V]) readBatch(ctx context.Context, keys []K, waited bool) []*dataloader.Result[V] {
+	if l.quiet.onBatch != nil {
+		l.quiet.onBatch(l.name, len(keys), waited)
+	}
+	results := l.fetch(ctx, keys)
+	l.remember(keys, results)
+	return results
 }
 
 // loader batches a store lookup that answers index-aligned to its keys.

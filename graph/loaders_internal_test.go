@@ -3,9 +3,11 @@ package graph
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -106,5 +108,43 @@ func TestLoaderReadsAtOnceOutsideLists(t *testing.T) {
 	}
 	if l.loader.Load() == nil {
 		t.Fatal("a lookup inside a list did not go through the library's batcher")
+	}
+}
+
+// A batch read at once never waited, even while another batch of the same
+// loader waits for the items of a list; that one is counted as waiting.
+func TestLoaderCountsOnlyListBatchesAsWaiting(t *testing.T) {
+	quiet := BatchQuiet
+	BatchQuiet = time.Minute // the list's batch goes at BatchWait, after the read below
+	t.Cleanup(func() { BatchQuiet = quiet })
+	var (
+		mu     sync.Mutex
+		waited = map[int]bool{} // by batch size
+	)
+	q := &quietTimer{onBatch: func(_ string, keys int, w bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		waited[keys] = w
+	}}
+	l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+		out := make([]*dataloader.Result[int], len(keys))
+		for i, k := range keys {
+			out[i] = &dataloader.Result[int]{Data: k}
+		}
+		return out
+	})
+	item := 0
+	inItem := graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Index: &item})
+	listed := l.LoadMany(inItem, []int{6, 7})
+	if v, err := l.Load(context.Background(), 1)(); v != 1 || err != nil {
+		t.Fatalf("read at once: %v %v", v, err)
+	}
+	if _, errs := listed(); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("list batch: %v", errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[int]bool{1: false, 2: true}; !maps.Equal(waited, want) {
+		t.Fatalf("waited by batch size %v, want %v", waited, want)
 	}
 }
