@@ -5,6 +5,7 @@ package main
 // validation (7).
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -890,6 +891,39 @@ func TestE2EImportValidation(t *testing.T) {
 			r := s.query(t, rootToken, `{ dev: user(username: "dev") { id } }`, nil)
 			if r.Data == nil || r.Data["dev"] != nil {
 				t.Errorf("user dev after a refused import: got %s, want null", r.raw)
+			}
+		})
+	}
+}
+
+// The server answers a query whole, in one response: fields under @defer
+// are resolved with the rest of their object (graph/generate), and the
+// answer is the same as without the directive.
+func TestE2EDeferredFragmentsAnswerInOneResponse(t *testing.T) {
+	s := startServer(t, fixtureDoc(12))
+	token := s.tokenFor(t, userDeveloper)
+	const plain = `{ project(id: "acme/app") { deployments(first: 4) { nodes { iid ref environment { name } user { username } } } } }`
+	cases := []struct{ name, query string }{
+		{"an inline fragment", `{ project(id: "acme/app") { deployments(first: 4) { nodes { iid ... @defer(label: "more") { ref environment { name } user { username } } } } } }`},
+		{"a named fragment", `query { project(id: "acme/app") { deployments(first: 4) { nodes { iid ...More @defer } } } }
+			fragment More on Deployment { ref environment { name } user { username } }`},
+		{"nested fragments", `{ project(id: "acme/app") { deployments(first: 4) { nodes { iid ... @defer { ref ... @defer(label: "inner") { environment { name } user { username } } } } } } }`},
+	}
+	want := s.mustQuery(t, token, plain, nil)
+	if n := len(get(want, "project.deployments.nodes").([]any)); n != 4 {
+		t.Fatalf("fixture: %d deployments, want 4", n)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.query(t, token, c.query, nil)
+			if r.Status != http.StatusOK || len(r.Errors) > 0 {
+				t.Fatalf("status %d: %s", r.Status, r.raw)
+			}
+			if !equalJSON(r.Data, want) {
+				t.Errorf("got %s, want the answer without @defer: %v", r.raw, want)
+			}
+			if bytes.Contains(r.raw, []byte("hasNext")) {
+				t.Errorf("the answer announces more parts: %s", r.raw)
 			}
 		})
 	}

@@ -13,10 +13,11 @@
 // side by side, so the dataloaders gather one key from every item, and
 // outside lists a lookup is sent at once (see Loader.Load).
 //
-// Second, every object that gqlgen writes computes its response path for
-// the @defer fragments under it, which it drops when there are none (it
-// nearly always is): a slice built for every object of a page. Here the
-// path is only computed when there are some.
+// Second, every object that gqlgen writes prepares for the @defer
+// fragments under it: a field set, a map, its response path, and an atomic
+// add to a counter the whole response shares. Resolved in order, no field
+// is deferred (a fragment's fields are resolved with the rest of the
+// object's), so here none of that is written.
 //
 // Third, gqlgen reads a field's arguments every time it resolves the
 // field, so a field of a page's items has its arguments read once per
@@ -84,9 +85,19 @@ type rewrite struct {
 }
 
 var rewrites = []rewrite{{
-	// An object's marshaler builds the response path for its @defer
-	// fragments, which ProcessDeferredGroup drops when there are none.
+	// An object's marshaler makes a field set and a map for the fields of
+	// its @defer fragments, adds their number to a counter every object of
+	// the response shares, and hands them to ProcessDeferredGroup. With
+	// fieldsInOrder no field is deferred (rewriteFile checks), so all of
+	// that is for nothing: two allocations per object, and an atomic add
+	// that the items of a list contend for.
+	find:  regexp.MustCompile(`\tdeferredFieldSet := graphql\.NewFieldSet\(nil\)\n\tdeferLabelToView := make\(map\[string\]\*graphql\.FieldSetView\)\n`),
+	every: "deferredFieldSet := ",
+}, {
+	// …and the count and the hand-over at the marshaler's end.
 	find: regexp.MustCompile(regexp.QuoteMeta(`
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
 	ec.ProcessDeferredGroup(graphql.DeferredGroup{
 		Defers:   deferLabelToView,
 		Path:     graphql.GetPath(ctx),
@@ -95,16 +106,6 @@ var rewrites = []rewrite{{
 	})
 `)),
 	every: "ec.ProcessDeferredGroup(",
-	replacement: `
-	if len(deferLabelToView) > 0 {
-		ec.ProcessDeferredGroup(graphql.DeferredGroup{
-			Defers:   deferLabelToView,
-			Path:     graphql.GetPath(ctx),
-			FieldSet: deferredFieldSet,
-			Context:  ctx,
-		})
-	}
-`,
 }, {
 	// A field's context function reads its arguments; fieldArgs reads them
 	// once per operation.
@@ -115,7 +116,8 @@ var rewrites = []rewrite{{
 	}); err != nil {`,
 }, {
 	// A field that reads a struct field, written by a marshaler that never
-	// fails, is written directly.
+	// fails, is written directly. gqlgen's marshaler names have letters
+	// outside ASCII (marshalNTime2timeᚐTime), which \w does not match.
 	find: regexp.MustCompile(`func \(ec \*executionContext\) (_\w+)\(ctx context\.Context, field graphql\.CollectedField, obj (\*?[\w.]+)\) \(ret graphql\.Marshaler\) \{
 	return graphql\.ResolveField\(
 		ctx,
@@ -129,7 +131,7 @@ var rewrites = []rewrite{{
 		\},
 		nil,
 		func\(ctx context\.Context, selections ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{
-			return ec\.(marshal\w+)\(ctx, selections, v\)
+			return ec\.(marshal[\pL\pN_]+)\(ctx, selections, v\)
 		\},
 		true,
 		(?:true|false),
@@ -192,6 +194,15 @@ func declareNoChildFields(code []byte) []byte {
 	return append(code, "\nvar (\n"+decls.String()+")\n"...)
 }
 
+// dropUnusedImport removes the import of pkg when the code no longer uses
+// it, which would not compile.
+func dropUnusedImport(code []byte, pkg string) []byte {
+	if bytes.Contains(code, []byte(pkg+".")) {
+		return code
+	}
+	return bytes.Replace(code, []byte("\t\""+pkg+"\"\n"), nil, 1)
+}
+
 // neverFails reports whether the marshaler named is one that writes a value
 // without a context and cannot fail: a string, boolean, number, time or
 // enum value, or null for a nil pointer to one.
@@ -206,7 +217,7 @@ func neverFails(code []byte, marshaler string) bool {
 // a null (the only use of ctx) is never taken.
 var (
 	infallible   = `(?:graphql\.Marshal(?:String|Boolean|Int|Int64|Float)|model\.MarshalTime)`
-	plainValue   = regexp.MustCompile(`^\t_ = sel\n\tres := ` + infallible + `\((?:v|marshalN\w+\[v\])\)\n\tif res == graphql\.Null \{\n\t\tif !graphql\.HasFieldError\(ctx, graphql\.GetFieldContext\(ctx\)\) \{\n\t\t\tgraphql\.AddErrorf\(ctx, "the requested element is null which the schema does not allow"\)\n\t\t\}\n\t\}\n\treturn res$`)
+	plainValue   = regexp.MustCompile(`^\t_ = sel\n\tres := ` + infallible + `\((?:v|marshalN[\pL\pN_]+\[v\])\)\n\tif res == graphql\.Null \{\n\t\tif !graphql\.HasFieldError\(ctx, graphql\.GetFieldContext\(ctx\)\) \{\n\t\t\tgraphql\.AddErrorf\(ctx, "the requested element is null which the schema does not allow"\)\n\t\t\}\n\t\}\n\treturn res$`)
 	plainPointer = regexp.MustCompile(`^\tif v == nil \{\n\t\treturn graphql\.Null\n\t\}\n\t_ = sel\n\t_ = ctx\n\tres := ` + infallible + `\(\*v\)\n\treturn res$`)
 )
 
@@ -215,6 +226,9 @@ func rewriteFile(filename string) error {
 	code, err := os.ReadFile(filename)
 	if err != nil {
 		return err
+	}
+	if bytes.Contains(code, []byte(".IsDeferred()")) {
+		return fmt.Errorf("%s: gqlgen now defers fields, whose field sets the rewrites remove; update them", filename)
 	}
 	for _, r := range rewrites {
 		if r.only != nil {
@@ -230,6 +244,8 @@ func rewriteFile(filename string) error {
 		code = r.find.ReplaceAll(code, []byte(r.replacement))
 	}
 	code = declareNoChildFields(code)
+	// The deferred fields' counter was the generated code's only use of math.
+	code = dropUnusedImport(code, "math")
 	if code, err = format.Source(code); err != nil {
 		return fmt.Errorf("%s after rewriting: %w", filename, err)
 	}
