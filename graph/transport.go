@@ -114,10 +114,13 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		b.WriteByte(',')
 	}
 	b.WriteString(`"data":`)
-	if len(resp.Data) == 0 {
+	switch {
+	case len(resp.Data) == 0:
 		b.WriteString("null")
-	} else {
+	case needsHTMLEscape(resp.Data):
 		json.HTMLEscape(&b, resp.Data)
+	default:
+		b.Write(resp.Data)
 	}
 	if len(resp.Extensions) > 0 {
 		ext, err := json.Marshal(resp.Extensions)
@@ -130,6 +133,19 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	}
 	b.WriteByte('}')
 	w.Write(b.Bytes())
+}
+
+// needsHTMLEscape reports whether json.HTMLEscape would change data: only
+// '<', '>', '&' and U+2028, U+2029 (which start with 0xE2) are escaped.
+// Most answers have none, and a search for each byte is far quicker than
+// HTMLEscape's walk through every one.
+func needsHTMLEscape(data []byte) bool {
+	for _, c := range []byte{'<', '>', '&', 0xE2} {
+		if bytes.IndexByte(data, c) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // errorResponse is a response to a request that did not execute: it has no

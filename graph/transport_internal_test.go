@@ -88,6 +88,9 @@ func TestWriteResponseMatchesEncodingJSON(t *testing.T) {
 		resp graphql.Response
 	}{
 		{"data", graphql.Response{Data: []byte(`{"project":{"name":"a <b> & c","n":1.5e3,"l":[null,true,"\u2028"]}}`)}},
+		{"data with nothing to escape", graphql.Response{Data: []byte(`{"project":{"name":"plain","l":[1,false,"x"]}}`)}},
+		{"data with a paragraph separator", graphql.Response{Data: []byte("{\"n\":\"a\u2029b\"}")}},
+		{"data with other characters of several bytes", graphql.Response{Data: []byte("{\"n\":\"é € 日本\"}")}},
 		{"null data", graphql.Response{}},
 		{"errors and data", graphql.Response{
 			Data:   []byte(`{"deployment":null}`),

@@ -31,8 +31,13 @@ func MarshalGlobalID(id int64) graphql.ContextMarshaler {
 		if fc == nil || fc.Object == "" {
 			return fmt.Errorf("global ID %d written outside an object", id)
 		}
-		io.WriteString(w, strconv.Quote(GIDPrefix+fc.Object+"/"+strconv.FormatInt(id, 10)))
-		return nil
+		// A type's name is letters, digits and underscores: nothing in
+		// the ID needs escaping in JSON.
+		var buf [64]byte
+		b := append(append(append(buf[:0], '"'), GIDPrefix...), fc.Object...)
+		b = append(strconv.AppendInt(append(b, '/'), id, 10), '"')
+		_, err := w.Write(b)
+		return err
 	})
 }
 
