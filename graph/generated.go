@@ -5983,7 +5983,7 @@ func (ec *executionContext) fieldContext_AccessToken_id(_ context.Context, field
 }
 
 func (ec *executionContext) _AccessToken_name(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_AccessToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsString)
@@ -6022,28 +6022,28 @@ func (ec *executionContext) fieldContext_AccessToken_user(_ context.Context, fie
 }
 
 func (ec *executionContext) _AccessToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_AccessToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _AccessToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt)
+	return model.TimeAt(obj.ExpiresAt)
 }
 func (ec *executionContext) fieldContext_AccessToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _AccessToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt)
+	return model.TimeAt(obj.LastUsedAt)
 }
 func (ec *executionContext) fieldContext_AccessToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _AccessToken_revoked(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Revoked)
+	return model.BoolAt(&obj.Revoked)
 }
 func (ec *executionContext) fieldContext_AccessToken_revoked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsBoolean)
@@ -6224,7 +6224,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_accessLevelDescription(_ c
 }
 
 func (ec *executionContext) _ApprovalRule_requiredApprovals(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.RequiredApprovals)
+	return model.IntAt(&obj.RequiredApprovals)
 }
 func (ec *executionContext) fieldContext_ApprovalRule_requiredApprovals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalRule", field, false, false, errNoChildFieldsInt)
@@ -6341,21 +6341,21 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevelDescript
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_requiredApprovals(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.RequiredApprovals)
+	return model.IntAt(&obj.RequiredApprovals)
 }
 func (ec *executionContext) fieldContext_ApprovalRuleSummary_requiredApprovals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsInt)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_approvedCount(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.ApprovedCount)
+	return model.IntAt(&obj.ApprovedCount)
 }
 func (ec *executionContext) fieldContext_ApprovalRuleSummary_approvedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsInt)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_pendingApprovalCount(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int(ctx, field.Selections, obj.PendingApprovalCount)
+	return model.IntAt(&obj.PendingApprovalCount)
 }
 func (ec *executionContext) fieldContext_ApprovalRuleSummary_pendingApprovalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsInt)
@@ -6369,7 +6369,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_status(_ context.Co
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_canApprove(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.CanApprove)
+	return model.BoolAt(&obj.CanApprove)
 }
 func (ec *executionContext) fieldContext_ApprovalRuleSummary_canApprove(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsBoolean)
@@ -6511,77 +6511,77 @@ func (ec *executionContext) fieldContext_ApproveDeploymentPayload_deployment(_ c
 }
 
 func (ec *executionContext) _Commit_sha(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.SHA)
+	return model.StringAt(&obj.SHA)
 }
 func (ec *executionContext) fieldContext_Commit_sha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_shortId(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.ShortID)
+	return model.StringAt(&obj.ShortID)
 }
 func (ec *executionContext) fieldContext_Commit_shortId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_title(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
+	return model.StringAt(&obj.Title)
 }
 func (ec *executionContext) fieldContext_Commit_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_message(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Message)
+	return model.StringAt(&obj.Message)
 }
 func (ec *executionContext) fieldContext_Commit_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_authorName(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.AuthorName)
+	return model.StringAt(obj.AuthorName)
 }
 func (ec *executionContext) fieldContext_Commit_authorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_authorEmail(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.AuthorEmail)
+	return model.StringAt(obj.AuthorEmail)
 }
 func (ec *executionContext) fieldContext_Commit_authorEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_authoredDate(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.AuthoredDate)
+	return model.TimeAt(obj.AuthoredDate)
 }
 func (ec *executionContext) fieldContext_Commit_authoredDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Commit_committerName(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.CommitterName)
+	return model.StringAt(obj.CommitterName)
 }
 func (ec *executionContext) fieldContext_Commit_committerName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_committerEmail(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.CommitterEmail)
+	return model.StringAt(obj.CommitterEmail)
 }
 func (ec *executionContext) fieldContext_Commit_committerEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_committedDate(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CommittedDate)
+	return model.TimeAt(obj.CommittedDate)
 }
 func (ec *executionContext) fieldContext_Commit_committedDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Commit_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_Commit_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsTime)
@@ -6611,7 +6611,7 @@ func (ec *executionContext) fieldContext_Commit_parentIds(_ context.Context, fie
 }
 
 func (ec *executionContext) _CreateAccessTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccessTokenPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Token)
+	return model.StringAt(&obj.Token)
 }
 func (ec *executionContext) fieldContext_CreateAccessTokenPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateAccessTokenPayload", field, false, false, errNoChildFieldsString)
@@ -6952,14 +6952,14 @@ func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_unproces
 }
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.DryRun)
+	return model.BoolAt(&obj.DryRun)
 }
 func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteStoppedReviewAppsPayload", field, false, false, errNoChildFieldsBoolean)
 }
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_message(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Message)
+	return model.StringAt(&obj.Message)
 }
 func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteStoppedReviewAppsPayload", field, false, false, errNoChildFieldsString)
@@ -6989,28 +6989,28 @@ func (ec *executionContext) fieldContext_Deployment_id(_ context.Context, field 
 }
 
 func (ec *executionContext) _Deployment_iid(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int64(ctx, field.Selections, obj.IID)
+	return model.Int64At(&obj.IID)
 }
 func (ec *executionContext) fieldContext_Deployment_iid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsInt)
 }
 
 func (ec *executionContext) _Deployment_ref(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Ref)
+	return model.StringAt(&obj.Ref)
 }
 func (ec *executionContext) fieldContext_Deployment_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Deployment_sha(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.SHA)
+	return model.StringAt(&obj.SHA)
 }
 func (ec *executionContext) fieldContext_Deployment_sha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Deployment_tag(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Tag)
+	return model.BoolAt(&obj.Tag)
 }
 func (ec *executionContext) fieldContext_Deployment_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsBoolean)
@@ -7024,21 +7024,21 @@ func (ec *executionContext) fieldContext_Deployment_status(_ context.Context, fi
 }
 
 func (ec *executionContext) _Deployment_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_Deployment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Deployment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+	return model.TimeAt(&obj.UpdatedAt)
 }
 func (ec *executionContext) fieldContext_Deployment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Deployment_finishedAt(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.FinishedAt)
+	return model.TimeAt(obj.FinishedAt)
 }
 func (ec *executionContext) fieldContext_Deployment_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsTime)
@@ -7432,21 +7432,21 @@ func (ec *executionContext) fieldContext_DeploymentApproval_status(_ context.Con
 }
 
 func (ec *executionContext) _DeploymentApproval_comment(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Comment)
+	return model.StringAt(obj.Comment)
 }
 func (ec *executionContext) fieldContext_DeploymentApproval_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _DeploymentApproval_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_DeploymentApproval_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _DeploymentApproval_representedAs(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.RepresentedAs)
+	return model.StringAt(obj.RepresentedAs)
 }
 func (ec *executionContext) fieldContext_DeploymentApproval_representedAs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsString)
@@ -7572,7 +7572,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_pageInfo(_ context
 }
 
 func (ec *executionContext) _DeploymentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return model.StringAt(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_DeploymentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentEdge", field, false, false, errNoChildFieldsString)
@@ -7673,21 +7673,21 @@ func (ec *executionContext) fieldContext_DeploymentEvent_deployment(_ context.Co
 }
 
 func (ec *executionContext) _DeploymentPermissions_updateDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.UpdateDeployment)
+	return model.BoolAt(&obj.UpdateDeployment)
 }
 func (ec *executionContext) fieldContext_DeploymentPermissions_updateDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentPermissions", field, false, false, errNoChildFieldsBoolean)
 }
 
 func (ec *executionContext) _DeploymentPermissions_destroyDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.DestroyDeployment)
+	return model.BoolAt(&obj.DestroyDeployment)
 }
 func (ec *executionContext) fieldContext_DeploymentPermissions_destroyDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentPermissions", field, false, false, errNoChildFieldsBoolean)
 }
 
 func (ec *executionContext) _DeploymentPermissions_approveDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.ApproveDeployment)
+	return model.BoolAt(&obj.ApproveDeployment)
 }
 func (ec *executionContext) fieldContext_DeploymentPermissions_approveDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentPermissions", field, false, false, errNoChildFieldsBoolean)
@@ -7717,21 +7717,21 @@ func (ec *executionContext) fieldContext_Environment_id(_ context.Context, field
 }
 
 func (ec *executionContext) _Environment_name(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_Environment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_slug(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Slug)
+	return model.StringAt(&obj.Slug)
 }
 func (ec *executionContext) fieldContext_Environment_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_externalUrl(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.ExternalURL)
+	return model.StringAt(obj.ExternalURL)
 }
 func (ec *executionContext) fieldContext_Environment_externalUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsString)
@@ -7752,28 +7752,28 @@ func (ec *executionContext) fieldContext_Environment_tier(_ context.Context, fie
 }
 
 func (ec *executionContext) _Environment_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_Environment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+	return model.TimeAt(&obj.UpdatedAt)
 }
 func (ec *executionContext) fieldContext_Environment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_autoStopAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.AutoStopAt)
+	return model.TimeAt(obj.AutoStopAt)
 }
 func (ec *executionContext) fieldContext_Environment_autoStopAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_autoDeleteAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.AutoDeleteAt)
+	return model.TimeAt(obj.AutoDeleteAt)
 }
 func (ec *executionContext) fieldContext_Environment_autoDeleteAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
@@ -8147,7 +8147,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_pageInfo(_ contex
 }
 
 func (ec *executionContext) _EnvironmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return model.StringAt(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_EnvironmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EnvironmentEdge", field, false, false, errNoChildFieldsString)
@@ -8271,21 +8271,21 @@ func (ec *executionContext) fieldContext_Group_id(_ context.Context, field graph
 }
 
 func (ec *executionContext) _Group_name(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_Group_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Group_path(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Path)
+	return model.StringAt(&obj.Path)
 }
 func (ec *executionContext) fieldContext_Group_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Group_fullPath(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.FullPath)
+	return model.StringAt(&obj.FullPath)
 }
 func (ec *executionContext) fieldContext_Group_fullPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsString)
@@ -8315,35 +8315,35 @@ func (ec *executionContext) fieldContext_Job_id(_ context.Context, field graphql
 }
 
 func (ec *executionContext) _Job_name(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_Job_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Job_stage(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Stage)
+	return model.StringAt(&obj.Stage)
 }
 func (ec *executionContext) fieldContext_Job_stage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Job_status(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Status)
+	return model.StringAt(&obj.Status)
 }
 func (ec *executionContext) fieldContext_Job_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Job_ref(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Ref)
+	return model.StringAt(&obj.Ref)
 }
 func (ec *executionContext) fieldContext_Job_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Job_tag(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Tag)
+	return model.BoolAt(&obj.Tag)
 }
 func (ec *executionContext) fieldContext_Job_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsBoolean)
@@ -8373,21 +8373,21 @@ func (ec *executionContext) fieldContext_Job_coverage(_ context.Context, field g
 }
 
 func (ec *executionContext) _Job_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_Job_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Job_startedAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.StartedAt)
+	return model.TimeAt(obj.StartedAt)
 }
 func (ec *executionContext) fieldContext_Job_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Job_finishedAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.FinishedAt)
+	return model.TimeAt(obj.FinishedAt)
 }
 func (ec *executionContext) fieldContext_Job_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
@@ -8417,7 +8417,7 @@ func (ec *executionContext) fieldContext_Job_duration(_ context.Context, field g
 }
 
 func (ec *executionContext) _Job_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.WebURL)
+	return model.StringAt(obj.WebURL)
 }
 func (ec *executionContext) fieldContext_Job_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
@@ -8552,35 +8552,35 @@ func (ec *executionContext) fieldContext_Job_artifacts(_ context.Context, field 
 }
 
 func (ec *executionContext) _Job_artifactsExpireAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ArtifactsExpireAt)
+	return model.TimeAt(obj.ArtifactsExpireAt)
 }
 func (ec *executionContext) fieldContext_Job_artifactsExpireAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _JobArtifact_fileType(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.FileType)
+	return model.StringAt(&obj.FileType)
 }
 func (ec *executionContext) fieldContext_JobArtifact_fileType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _JobArtifact_size(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int64(ctx, field.Selections, obj.Size)
+	return model.Int64At(&obj.Size)
 }
 func (ec *executionContext) fieldContext_JobArtifact_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsInt)
 }
 
 func (ec *executionContext) _JobArtifact_filename(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Filename)
+	return model.StringAt(&obj.Filename)
 }
 func (ec *executionContext) fieldContext_JobArtifact_filename(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _JobArtifact_fileFormat(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.FileFormat)
+	return model.StringAt(obj.FileFormat)
 }
 func (ec *executionContext) fieldContext_JobArtifact_fileFormat(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsString)
@@ -8674,21 +8674,21 @@ func (ec *executionContext) fieldContext_MergeRequest_id(_ context.Context, fiel
 }
 
 func (ec *executionContext) _MergeRequest_iid(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNInt2int64(ctx, field.Selections, obj.IID)
+	return model.Int64At(&obj.IID)
 }
 func (ec *executionContext) fieldContext_MergeRequest_iid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsInt)
 }
 
 func (ec *executionContext) _MergeRequest_title(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Title)
+	return model.StringAt(&obj.Title)
 }
 func (ec *executionContext) fieldContext_MergeRequest_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_description(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description)
+	return model.StringAt(obj.Description)
 }
 func (ec *executionContext) fieldContext_MergeRequest_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
@@ -8702,14 +8702,14 @@ func (ec *executionContext) fieldContext_MergeRequest_state(_ context.Context, f
 }
 
 func (ec *executionContext) _MergeRequest_sourceBranch(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.SourceBranch)
+	return model.StringAt(&obj.SourceBranch)
 }
 func (ec *executionContext) fieldContext_MergeRequest_sourceBranch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_targetBranch(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.TargetBranch)
+	return model.StringAt(&obj.TargetBranch)
 }
 func (ec *executionContext) fieldContext_MergeRequest_targetBranch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
@@ -8771,42 +8771,42 @@ func (ec *executionContext) fieldContext_MergeRequest_labels(_ context.Context, 
 }
 
 func (ec *executionContext) _MergeRequest_draft(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Draft)
+	return model.BoolAt(&obj.Draft)
 }
 func (ec *executionContext) fieldContext_MergeRequest_draft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsBoolean)
 }
 
 func (ec *executionContext) _MergeRequest_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_MergeRequest_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _MergeRequest_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+	return model.TimeAt(&obj.UpdatedAt)
 }
 func (ec *executionContext) fieldContext_MergeRequest_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _MergeRequest_mergedAt(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.MergedAt)
+	return model.TimeAt(obj.MergedAt)
 }
 func (ec *executionContext) fieldContext_MergeRequest_mergedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _MergeRequest_mergeCommitSha(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.MergeCommitSHA)
+	return model.StringAt(obj.MergeCommitSHA)
 }
 func (ec *executionContext) fieldContext_MergeRequest_mergeCommitSha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.WebURL)
+	return model.StringAt(obj.WebURL)
 }
 func (ec *executionContext) fieldContext_MergeRequest_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
@@ -9010,7 +9010,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_pageInfo(_ conte
 }
 
 func (ec *executionContext) _MergeRequestEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return model.StringAt(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_MergeRequestEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequestEdge", field, false, false, errNoChildFieldsString)
@@ -10245,28 +10245,28 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx contex
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
+	return model.BoolAt(&obj.HasNextPage)
 }
 func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsBoolean)
 }
 
 func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
+	return model.BoolAt(&obj.HasPreviousPage)
 }
 func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsBoolean)
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.StartCursor)
+	return model.StringAt(obj.StartCursor)
 }
 func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.EndCursor)
+	return model.StringAt(obj.EndCursor)
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsString)
@@ -10296,42 +10296,42 @@ func (ec *executionContext) fieldContext_Pipeline_id(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Pipeline_sha(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.SHA)
+	return model.StringAt(&obj.SHA)
 }
 func (ec *executionContext) fieldContext_Pipeline_sha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_ref(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Ref)
+	return model.StringAt(&obj.Ref)
 }
 func (ec *executionContext) fieldContext_Pipeline_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_status(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Status)
+	return model.StringAt(&obj.Status)
 }
 func (ec *executionContext) fieldContext_Pipeline_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_Pipeline_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Pipeline_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+	return model.TimeAt(obj.UpdatedAt)
 }
 func (ec *executionContext) fieldContext_Pipeline_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Pipeline_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.WebURL)
+	return model.StringAt(obj.WebURL)
 }
 func (ec *executionContext) fieldContext_Pipeline_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
@@ -10393,21 +10393,21 @@ func (ec *executionContext) fieldContext_Project_id(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Project_name(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_Project_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Project_path(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Path)
+	return model.StringAt(&obj.Path)
 }
 func (ec *executionContext) fieldContext_Project_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Project_fullPath(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.FullPath)
+	return model.StringAt(&obj.FullPath)
 }
 func (ec *executionContext) fieldContext_Project_fullPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
@@ -10421,21 +10421,21 @@ func (ec *executionContext) fieldContext_Project_visibility(_ context.Context, f
 }
 
 func (ec *executionContext) _Project_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.WebURL)
+	return model.StringAt(obj.WebURL)
 }
 func (ec *executionContext) fieldContext_Project_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(&obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_Project_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _Project_allowSelfApproval(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.AllowSelfApproval)
+	return model.BoolAt(&obj.AllowSelfApproval)
 }
 func (ec *executionContext) fieldContext_Project_allowSelfApproval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsBoolean)
@@ -10892,7 +10892,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_pageInfo(_ context.Co
 }
 
 func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
+	return model.StringAt(&obj.Cursor)
 }
 func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, errNoChildFieldsString)
@@ -10963,7 +10963,7 @@ func (ec *executionContext) fieldContext_ProtectEnvironmentPayload_protectedEnvi
 }
 
 func (ec *executionContext) _ProtectedEnvironment_name(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_ProtectedEnvironment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProtectedEnvironment", field, false, false, errNoChildFieldsString)
@@ -11516,7 +11516,7 @@ func (ec *executionContext) fieldContext_StopEnvironmentPayload_environment(_ co
 }
 
 func (ec *executionContext) _StopStaleEnvironmentsPayload_message(ctx context.Context, field graphql.CollectedField, obj *model.StopStaleEnvironmentsPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Message)
+	return model.StringAt(&obj.Message)
 }
 func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StopStaleEnvironmentsPayload", field, false, false, errNoChildFieldsString)
@@ -11679,7 +11679,7 @@ func (ec *executionContext) fieldContext_UnlinkMergeRequestsPayload_deployment(_
 }
 
 func (ec *executionContext) _UnprotectEnvironmentPayload_name(ctx context.Context, field graphql.CollectedField, obj *model.UnprotectEnvironmentPayload) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UnprotectEnvironmentPayload", field, false, false, errNoChildFieldsString)
@@ -11837,14 +11837,14 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _User_username(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Username)
+	return model.StringAt(&obj.Username)
 }
 func (ec *executionContext) fieldContext_User_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
@@ -11858,84 +11858,84 @@ func (ec *executionContext) fieldContext_User_state(_ context.Context, field gra
 }
 
 func (ec *executionContext) _User_avatarUrl(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.AvatarURL)
+	return model.StringAt(obj.AvatarURL)
 }
 func (ec *executionContext) fieldContext_User_avatarUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.WebURL)
+	return model.StringAt(obj.WebURL)
 }
 func (ec *executionContext) fieldContext_User_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CreatedAt)
+	return model.TimeAt(obj.CreatedAt)
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsTime)
 }
 
 func (ec *executionContext) _User_bio(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Bio)
+	return model.StringAt(obj.Bio)
 }
 func (ec *executionContext) fieldContext_User_bio(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_location(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Location)
+	return model.StringAt(obj.Location)
 }
 func (ec *executionContext) fieldContext_User_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_publicEmail(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.PublicEmail)
+	return model.StringAt(obj.PublicEmail)
 }
 func (ec *executionContext) fieldContext_User_publicEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_skype(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Skype)
+	return model.StringAt(obj.Skype)
 }
 func (ec *executionContext) fieldContext_User_skype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_linkedin(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Linkedin)
+	return model.StringAt(obj.Linkedin)
 }
 func (ec *executionContext) fieldContext_User_linkedin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_twitter(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Twitter)
+	return model.StringAt(obj.Twitter)
 }
 func (ec *executionContext) fieldContext_User_twitter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_websiteUrl(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.WebsiteURL)
+	return model.StringAt(obj.WebsiteURL)
 }
 func (ec *executionContext) fieldContext_User_websiteUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) _User_organization(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Organization)
+	return model.StringAt(obj.Organization)
 }
 func (ec *executionContext) fieldContext_User_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Directive", field, false, false, errNoChildFieldsString)
@@ -11965,7 +11965,7 @@ func (ec *executionContext) fieldContext___Directive_description(_ context.Conte
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
+	return model.BoolAt(&obj.IsRepeatable)
 }
 func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Directive", field, false, false, errNoChildFieldsBoolean)
@@ -12040,7 +12040,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__EnumValue", field, false, false, errNoChildFieldsString)
@@ -12116,7 +12116,7 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__Field", field, false, false, errNoChildFieldsString)
@@ -12269,7 +12269,7 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	return model.StringAt(&obj.Name)
 }
 func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__InputValue", field, false, false, errNoChildFieldsString)
@@ -12331,7 +12331,7 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue)
+	return model.StringAt(obj.DefaultValue)
 }
 func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("__InputValue", field, false, false, errNoChildFieldsString)

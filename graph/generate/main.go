@@ -34,9 +34,11 @@
 // values) is written directly. What that skips is unused: the handler has
 // no field middleware (NewHandler refuses one), reading a field of an
 // object that is there cannot panic, and these marshalers never report an
-// error that would need the field's path. The fields that still get a
-// field context share one error value per type for "has no child fields",
-// rather than making it anew each time.
+// error that would need the field's path. Those that are not enum values
+// are then written through a pointer to the field (model.StringAt and
+// its kin) rather than a copy of it, which takes an allocation each. The
+// fields that still get a field context share one error value per type for
+// "has no child fields", rather than making it anew each time.
 //
 // Fifth, the items of a list run on a pool of goroutines that outlive the
 // request (see marshalItems) rather than on a new goroutine each.
@@ -203,6 +205,61 @@ func dropUnusedImport(code []byte, pkg string) []byte {
 	return bytes.Replace(code, []byte("\t\""+pkg+"\"\n"), nil, 1)
 }
 
+// A field written directly, and the two shapes of marshaler neverFails
+// accepts, by value and by pointer.
+var (
+	directField = regexp.MustCompile(`(func \(ec \*executionContext\) \w+\(ctx context\.Context, field graphql\.CollectedField, obj (\*?)[\w.]+\) \(ret graphql\.Marshaler\) \{\n\treturn )ec\.(marshal[\pL\pN_]+)\(ctx, field\.Selections, obj\.(\w+)\)\n\}`)
+	byValue     = regexp.MustCompile(`\n\tres := (` + infallible + `)\(v\)\n`)
+	byPointer   = regexp.MustCompile(`\n\tres := (` + infallible + `)\(\*v\)\n`)
+)
+
+// pointAt names the marshaler of a field by pointer for each marshaler
+// neverFails accepts.
+var pointAt = map[string]string{
+	"graphql.MarshalString":  "model.StringAt",
+	"graphql.MarshalBoolean": "model.BoolAt",
+	"graphql.MarshalInt":     "model.IntAt",
+	"graphql.MarshalInt64":   "model.Int64At",
+	"graphql.MarshalFloat":   "model.FloatAt",
+	"model.MarshalTime":      "model.TimeAt",
+}
+
+// pointToFields has the fields of objects held by pointer that are written
+// directly by value (strings, booleans, numbers, times) written through a
+// pointer to the field instead.
+func pointToFields(code []byte) ([]byte, error) {
+	n := 0
+	var failed error
+	out := directField.ReplaceAllFunc(code, func(m []byte) []byte {
+		sub := directField.FindSubmatch(m)
+		if len(sub[2]) == 0 {
+			return m // an object held by value: a pointer into it would move it to the heap
+		}
+		body := regexp.MustCompile(`(?s)\nfunc \(ec \*executionContext\) ` + regexp.QuoteMeta(string(sub[3])) + `\(ctx context\.Context, sel ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{\n(.*?)\n\}\n`).FindSubmatch(code)
+		if body == nil {
+			failed = fmt.Errorf("no marshaler %s", sub[3])
+			return m
+		}
+		ref := "&obj."
+		marshal := byValue.FindSubmatch(body[1])
+		if marshal == nil {
+			ref, marshal = "obj.", byPointer.FindSubmatch(body[1])
+		}
+		if marshal == nil {
+			return m // an enum value, through its map
+		}
+		n++
+		return []byte(string(sub[1]) + pointAt[string(marshal[1])] + "(" + ref + string(sub[4]) + ")\n}")
+	})
+	if failed != nil {
+		return nil, failed
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("no field written directly is written through a pointer; update pointToFields")
+	}
+	return out, nil
+}
+
 // neverFails reports whether the marshaler named is one that writes a value
 // without a context and cannot fail: a string, boolean, number, time or
 // enum value, or null for a nil pointer to one.
@@ -242,6 +299,9 @@ func rewriteFile(filename string) error {
 			return fmt.Errorf("%s: gqlgen no longer writes %q as this command rewrites it (%d of %d found); update the rewrite", filename, r.every, n, all)
 		}
 		code = r.find.ReplaceAll(code, []byte(r.replacement))
+	}
+	if code, err = pointToFields(code); err != nil {
+		return fmt.Errorf("%s: %w", filename, err)
 	}
 	code = declareNoChildFields(code)
 	// The deferred fields' counter was the generated code's only use of math.

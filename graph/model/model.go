@@ -3,6 +3,7 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -33,10 +34,15 @@ func MarshalGlobalID(id int64) graphql.ContextMarshaler {
 		}
 		// A type's name is letters, digits and underscores: nothing in
 		// the ID needs escaping in JSON.
-		var buf [64]byte
-		b := append(append(append(buf[:0], '"'), GIDPrefix...), fc.Object...)
-		b = append(strconv.AppendInt(append(b, '/'), id, 10), '"')
-		_, err := w.Write(b)
+		appendID := func(b []byte) []byte {
+			b = append(append(append(b, '"'), GIDPrefix...), fc.Object...)
+			return append(strconv.AppendInt(append(b, '/'), id, 10), '"')
+		}
+		if buf, ok := w.(*bytes.Buffer); ok {
+			buf.Write(appendID(buf.AvailableBuffer()))
+			return nil
+		}
+		_, err := w.Write(appendID(nil))
 		return err
 	})
 }
@@ -65,14 +71,19 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // MarshalTime writes t in TimeFormat.
 func MarshalTime(t time.Time) graphql.Marshaler {
-	return graphql.WriterFunc(func(w io.Writer) {
-		// TimeFormat writes nothing a JSON string must escape, so quotes
-		// around it are the whole quoting.
-		var buf [len(TimeFormat) + 8]byte
-		b := append(buf[:0], '"')
-		b = t.UTC().AppendFormat(b, TimeFormat)
-		w.Write(append(b, '"'))
-	})
+	return graphql.WriterFunc(func(w io.Writer) { writeTime(w, t) })
+}
+
+// writeTime writes t as MarshalTime does. TimeFormat writes nothing a JSON
+// string must escape, so quotes around it are the whole quoting.
+func writeTime(w io.Writer, t time.Time) {
+	if buf, ok := w.(*bytes.Buffer); ok {
+		b := append(buf.AvailableBuffer(), '"')
+		buf.Write(append(t.UTC().AppendFormat(b, TimeFormat), '"'))
+		return
+	}
+	b := append(make([]byte, 0, len(TimeFormat)+8), '"')
+	w.Write(append(t.UTC().AppendFormat(b, TimeFormat), '"'))
 }
 
 // inputTimeLayouts are the RFC 3339 / ISO 8601 forms accepted in arguments;

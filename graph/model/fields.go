@@ -1,0 +1,127 @@
+package model
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// The marshalers below write a field of the object being written through
+// a pointer to it. Held in an interface, as a response holds every value
+// until it is written, a pointer takes no allocation, where a string, a
+// number or a time (or gqlgen's closure over one) takes one each. Objects
+// are not changed once loaded, so the field still holds its value when the
+// response is written, after all of its fields are resolved. Each writes
+// exactly what gqlgen's marshaler of the same type writes; a nil pointer
+// is null.
+
+// StringAt writes the string at p.
+func StringAt(p *string) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return (*stringAt)(p)
+}
+
+// Int64At writes the number at p.
+func Int64At(p *int64) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return (*int64At)(p)
+}
+
+// IntAt writes the number at p.
+func IntAt(p *int) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return (*intAt)(p)
+}
+
+// FloatAt writes the number at p.
+func FloatAt(p *float64) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return (*floatAt)(p)
+}
+
+// BoolAt writes the boolean at p.
+func BoolAt(p *bool) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return (*boolAt)(p)
+}
+
+// TimeAt writes the time at p as MarshalTime does.
+func TimeAt(p *time.Time) graphql.Marshaler {
+	if p == nil {
+		return graphql.Null
+	}
+	return (*timeAt)(p)
+}
+
+type (
+	stringAt string
+	int64At  int64
+	intAt    int
+	floatAt  float64
+	boolAt   bool
+	timeAt   time.Time
+)
+
+func (p *stringAt) MarshalGQL(w io.Writer) { writeQuoted(w, string(*p)) }
+
+func (p *int64At) MarshalGQL(w io.Writer) { writeInt(w, int64(*p)) }
+
+func (p *intAt) MarshalGQL(w io.Writer) { writeInt(w, int64(*p)) }
+
+func (p *floatAt) MarshalGQL(w io.Writer) { graphql.MarshalFloat(float64(*p)).MarshalGQL(w) }
+
+func (p *boolAt) MarshalGQL(w io.Writer) {
+	if *p {
+		io.WriteString(w, "true")
+	} else {
+		io.WriteString(w, "false")
+	}
+}
+
+func (p *timeAt) MarshalGQL(w io.Writer) { writeTime(w, time.Time(*p)) }
+
+// Responses are written into a bytes.Buffer (gqlgen's executor makes
+// one), whose spare room the functions below append to; a slice of a local
+// array passed to an io.Writer would be moved to the heap.
+
+func writeInt(w io.Writer, n int64) {
+	if buf, ok := w.(*bytes.Buffer); ok {
+		buf.Write(strconv.AppendInt(buf.AvailableBuffer(), n, 10))
+		return
+	}
+	io.WriteString(w, strconv.FormatInt(n, 10))
+}
+
+// writeQuoted writes s as a JSON string exactly as gqlgen's MarshalString
+// does: control characters, '\\' and '"' escaped, everything else (bytes
+// that are not UTF-8 too) as it is. The bytes of a multi-byte character
+// are all 0x80 or above, so a search byte by byte finds the same ones.
+func writeQuoted(w io.Writer, s string) {
+	buf, ok := w.(*bytes.Buffer)
+	if !ok {
+		graphql.MarshalString(s).MarshalGQL(w)
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '\\' || c == '"' {
+			graphql.MarshalString(s).MarshalGQL(w)
+			return
+		}
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
+}
