@@ -93,16 +93,20 @@ func (p *boolAt) MarshalGQL(w io.Writer) {
 
 func (p *timeAt) MarshalGQL(w io.Writer) { writeTime(w, time.Time(*p)) }
 
-// Responses are written into a bytes.Buffer (gqlgen's executor makes
-// one), whose spare room the functions below append to; a slice of a local
-// array passed to an io.Writer would be moved to the heap.
-
-func writeInt(w io.Writer, n int64) {
+// appendTo writes what add appends to the slice it is given: the spare
+// room of a bytes.Buffer, which gqlgen's executor writes responses into,
+// so that nothing is allocated (a slice of a local array passed to an
+// io.Writer would be moved to the heap).
+func appendTo(w io.Writer, add func([]byte) []byte) {
 	if buf, ok := w.(*bytes.Buffer); ok {
-		buf.Write(strconv.AppendInt(buf.AvailableBuffer(), n, 10))
+		buf.Write(add(buf.AvailableBuffer()))
 		return
 	}
-	io.WriteString(w, strconv.FormatInt(n, 10))
+	w.Write(add(nil))
+}
+
+func writeInt(w io.Writer, n int64) {
+	appendTo(w, func(b []byte) []byte { return strconv.AppendInt(b, n, 10) })
 }
 
 // writeQuoted writes s as a JSON string exactly as gqlgen's MarshalString

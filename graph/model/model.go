@@ -3,7 +3,6 @@
 package model
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -34,16 +33,11 @@ func MarshalGlobalID(id int64) graphql.ContextMarshaler {
 		}
 		// A type's name is letters, digits and underscores: nothing in
 		// the ID needs escaping in JSON.
-		appendID := func(b []byte) []byte {
+		appendTo(w, func(b []byte) []byte {
 			b = append(append(append(b, '"'), GIDPrefix...), fc.Object...)
 			return append(strconv.AppendInt(append(b, '/'), id, 10), '"')
-		}
-		if buf, ok := w.(*bytes.Buffer); ok {
-			buf.Write(appendID(buf.AvailableBuffer()))
-			return nil
-		}
-		_, err := w.Write(appendID(nil))
-		return err
+		})
+		return nil
 	})
 }
 
@@ -77,13 +71,9 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 // writeTime writes t as MarshalTime does. TimeFormat writes nothing a JSON
 // string must escape, so quotes around it are the whole quoting.
 func writeTime(w io.Writer, t time.Time) {
-	if buf, ok := w.(*bytes.Buffer); ok {
-		b := append(buf.AvailableBuffer(), '"')
-		buf.Write(append(t.UTC().AppendFormat(b, TimeFormat), '"'))
-		return
-	}
-	b := append(make([]byte, 0, len(TimeFormat)+8), '"')
-	w.Write(append(t.UTC().AppendFormat(b, TimeFormat), '"'))
+	appendTo(w, func(b []byte) []byte {
+		return append(t.UTC().AppendFormat(append(b, '"'), TimeFormat), '"')
+	})
 }
 
 // inputTimeLayouts are the RFC 3339 / ISO 8601 forms accepted in arguments;
