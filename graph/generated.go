@@ -6362,7 +6362,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_pendingApprovalCoun
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_status(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return ec.marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatus(ctx, field.Selections, obj.Status)
+	return model.NameOf(marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatusMarshalers, obj.Status)
 }
 func (ec *executionContext) fieldContext_ApprovalRuleSummary_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsApprovalSummaryStatus)
@@ -6408,7 +6408,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_deploymentApprovals
 }
 
 func (ec *executionContext) _ApprovalSummary_status(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalSummary) (ret graphql.Marshaler) {
-	return ec.marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatus(ctx, field.Selections, obj.Status)
+	return model.NameOf(marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatusMarshalers, obj.Status)
 }
 func (ec *executionContext) fieldContext_ApprovalSummary_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ApprovalSummary", field, false, false, errNoChildFieldsApprovalSummaryStatus)
@@ -7017,7 +7017,7 @@ func (ec *executionContext) fieldContext_Deployment_tag(_ context.Context, field
 }
 
 func (ec *executionContext) _Deployment_status(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return ec.marshalNDeploymentStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentStatus(ctx, field.Selections, obj.Status)
+	return model.NameOf(marshalNDeploymentStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentStatusMarshalers, obj.Status)
 }
 func (ec *executionContext) fieldContext_Deployment_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsDeploymentStatus)
@@ -7425,7 +7425,7 @@ func (ec *executionContext) fieldContext_DeploymentApproval_user(_ context.Conte
 }
 
 func (ec *executionContext) _DeploymentApproval_status(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return ec.marshalNDeploymentApprovalStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalStatus(ctx, field.Selections, obj.Status)
+	return model.NameOf(marshalNDeploymentApprovalStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalStatusMarshalers, obj.Status)
 }
 func (ec *executionContext) fieldContext_DeploymentApproval_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsDeploymentApprovalStatus)
@@ -7611,7 +7611,7 @@ func (ec *executionContext) fieldContext_DeploymentEdge_node(_ context.Context, 
 }
 
 func (ec *executionContext) _DeploymentEvent_kind(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return ec.marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind(ctx, field.Selections, obj.Kind)
+	return model.NameOf(marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKindMarshalers, obj.Kind)
 }
 func (ec *executionContext) fieldContext_DeploymentEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeploymentEvent", field, false, false, errNoChildFieldsEventKind)
@@ -7738,14 +7738,14 @@ func (ec *executionContext) fieldContext_Environment_externalUrl(_ context.Conte
 }
 
 func (ec *executionContext) _Environment_state(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentState(ctx, field.Selections, obj.State)
+	return model.NameOf(marshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentStateMarshalers, obj.State)
 }
 func (ec *executionContext) fieldContext_Environment_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsEnvironmentState)
 }
 
 func (ec *executionContext) _Environment_tier(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return ec.marshalNEnvironmentTier2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentTier(ctx, field.Selections, obj.Tier)
+	return model.NameOf(marshalNEnvironmentTier2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentTierMarshalers, obj.Tier)
 }
 func (ec *executionContext) fieldContext_Environment_tier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsEnvironmentTier)
@@ -8186,7 +8186,7 @@ func (ec *executionContext) fieldContext_EnvironmentEdge_node(_ context.Context,
 }
 
 func (ec *executionContext) _EnvironmentEvent_kind(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return ec.marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind(ctx, field.Selections, obj.Kind)
+	return model.NameOf(marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKindMarshalers, obj.Kind)
 }
 func (ec *executionContext) fieldContext_EnvironmentEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EnvironmentEvent", field, false, false, errNoChildFieldsEventKind)
@@ -8695,7 +8695,7 @@ func (ec *executionContext) fieldContext_MergeRequest_description(_ context.Cont
 }
 
 func (ec *executionContext) _MergeRequest_state(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return ec.marshalNMergeRequestState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestState(ctx, field.Selections, obj.State)
+	return model.NameOf(marshalNMergeRequestState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestStateMarshalers, obj.State)
 }
 func (ec *executionContext) fieldContext_MergeRequest_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsMergeRequestState)
@@ -10414,7 +10414,7 @@ func (ec *executionContext) fieldContext_Project_fullPath(_ context.Context, fie
 }
 
 func (ec *executionContext) _Project_visibility(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return ec.marshalNVisibility2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐVisibility(ctx, field.Selections, obj.Visibility)
+	return model.NameOf(marshalNVisibility2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐVisibilityMarshalers, obj.Visibility)
 }
 func (ec *executionContext) fieldContext_Project_visibility(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsVisibility)
@@ -11851,7 +11851,7 @@ func (ec *executionContext) fieldContext_User_name(_ context.Context, field grap
 }
 
 func (ec *executionContext) _User_state(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return ec.marshalNUserState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUserState(ctx, field.Selections, obj.State)
+	return model.NameOf(marshalNUserState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUserStateMarshalers, obj.State)
 }
 func (ec *executionContext) fieldContext_User_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsUserState)
@@ -19443,6 +19443,18 @@ func (ec *executionContext) marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgen�
 }
 
 // endregion ***************************** type.gotpl *****************************
+
+var (
+	marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatusMarshalers     = model.Names(marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatus)
+	marshalNDeploymentStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentStatusMarshalers       = model.Names(marshalNDeploymentStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentStatus)
+	marshalNDeploymentApprovalStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalStatusMarshalers = model.Names(marshalNDeploymentApprovalStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalStatus)
+	marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKindMarshalers                     = model.Names(marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKind)
+	marshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentStateMarshalers       = model.Names(marshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentState)
+	marshalNEnvironmentTier2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentTierMarshalers         = model.Names(marshalNEnvironmentTier2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentTier)
+	marshalNMergeRequestState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestStateMarshalers     = model.Names(marshalNMergeRequestState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestState)
+	marshalNVisibility2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐVisibilityMarshalers                   = model.Names(marshalNVisibility2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐVisibility)
+	marshalNUserState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUserStateMarshalers                     = model.Names(marshalNUserState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUserState)
+)
 
 var (
 	errNoChildFieldsAccessLevel              = errors.New("field of type AccessLevel does not have child fields")

@@ -34,9 +34,10 @@
 // values) is written directly. What that skips is unused: the handler has
 // no field middleware (NewHandler refuses one), reading a field of an
 // object that is there cannot panic, and these marshalers never report an
-// error that would need the field's path. Those that are not enum values
-// are then written through a pointer to the field (model.StringAt and
-// its kin) rather than a copy of it, which takes an allocation each. The
+// error that would need the field's path. They are then written through a
+// pointer to the field (model.StringAt and its kin), or for enum values
+// their names boxed once (model.NameOf), rather than a copy boxed per
+// field, which takes an allocation each. The
 // fields that still get a field context share one error value per type for
 // "has no child fields", rather than making it anew each time.
 //
@@ -211,6 +212,7 @@ var (
 	directField = regexp.MustCompile(`(func \(ec \*executionContext\) \w+\(ctx context\.Context, field graphql\.CollectedField, obj (\*?)[\w.]+\) \(ret graphql\.Marshaler\) \{\n\treturn )ec\.(marshal[\pL\pN_]+)\(ctx, field\.Selections, obj\.(\w+)\)\n\}`)
 	byValue     = regexp.MustCompile(`\n\tres := (` + infallible + `)\(v\)\n`)
 	byPointer   = regexp.MustCompile(`\n\tres := (` + infallible + `)\(\*v\)\n`)
+	enumByValue = regexp.MustCompile(`\n\tres := graphql\.MarshalString\((marshalN[\pL\pN_]+)\[v\]\)\n`)
 )
 
 // pointAt names the marshaler of a field by pointer for each marshaler
@@ -226,10 +228,13 @@ var pointAt = map[string]string{
 
 // pointToFields has the fields of objects held by pointer that are written
 // directly by value (strings, booleans, numbers, times) written through a
-// pointer to the field instead.
+// pointer to the field instead, and enum values through their names boxed
+// once (model.Names).
 func pointToFields(code []byte) ([]byte, error) {
 	n := 0
 	var failed error
+	var decls bytes.Buffer
+	seen := map[string]bool{}
 	out := directField.ReplaceAllFunc(code, func(m []byte) []byte {
 		sub := directField.FindSubmatch(m)
 		if len(sub[2]) == 0 {
@@ -240,13 +245,23 @@ func pointToFields(code []byte) ([]byte, error) {
 			failed = fmt.Errorf("no marshaler %s", sub[3])
 			return m
 		}
+		if enum := enumByValue.FindSubmatch(body[1]); enum != nil {
+			names := string(enum[1]) + "Marshalers"
+			if !seen[names] {
+				seen[names] = true
+				fmt.Fprintf(&decls, "\t%s = model.Names(%s)\n", names, enum[1])
+			}
+			n++
+			return []byte(string(sub[1]) + "model.NameOf(" + names + ", obj." + string(sub[4]) + ")\n}")
+		}
 		ref := "&obj."
 		marshal := byValue.FindSubmatch(body[1])
 		if marshal == nil {
 			ref, marshal = "obj.", byPointer.FindSubmatch(body[1])
 		}
 		if marshal == nil {
-			return m // an enum value, through its map
+			failed = fmt.Errorf("marshaler %s is not one pointToFields knows", sub[3])
+			return m
 		}
 		n++
 		return []byte(string(sub[1]) + pointAt[string(marshal[1])] + "(" + ref + string(sub[4]) + ")\n}")
@@ -254,10 +269,10 @@ func pointToFields(code []byte) ([]byte, error) {
 	if failed != nil {
 		return nil, failed
 	}
-	if n == 0 {
-		return nil, fmt.Errorf("no field written directly is written through a pointer; update pointToFields")
+	if n == 0 || len(seen) == 0 {
+		return nil, fmt.Errorf("no field written directly is written through a pointer or a boxed enum name; update pointToFields")
 	}
-	return out, nil
+	return append(out, "\nvar (\n"+decls.String()+")\n"...), nil
 }
 
 // neverFails reports whether the marshaler named is one that writes a value

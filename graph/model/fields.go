@@ -66,6 +66,24 @@ func TimeAt(p *time.Time) graphql.Marshaler {
 	return (*timeAt)(p)
 }
 
+// Names boxes the GraphQL names of an enum's values once, for NameOf.
+func Names[E comparable](names map[E]string) map[E]graphql.Marshaler {
+	boxed := make(map[E]graphql.Marshaler, len(names))
+	for v, name := range names {
+		boxed[v] = StringAt(&name)
+	}
+	return boxed
+}
+
+// NameOf writes the GraphQL name of v, boxed by Names. A value without one
+// is written as gqlgen writes it: an empty string.
+func NameOf[E comparable](names map[E]graphql.Marshaler, v E) graphql.Marshaler {
+	if m, ok := names[v]; ok {
+		return m
+	}
+	return graphql.MarshalString("")
+}
+
 type (
 	stringAt string
 	int64At  int64

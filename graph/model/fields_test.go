@@ -63,6 +63,17 @@ func TestFieldMarshalersWriteWhatGqlgenWrites(t *testing.T) {
 			}
 		})
 	}
+	type status string
+	names := map[status]string{"success": "SUCCESS", "failed": "FAILED"}
+	boxed := model.Names(names)
+	for _, v := range []status{"success", "failed", "unknown"} {
+		var got, want bytes.Buffer
+		model.NameOf(boxed, v).MarshalGQL(&got)
+		graphql.MarshalString(names[v]).MarshalGQL(&want)
+		if got.String() != want.String() {
+			t.Errorf("NameOf(%q) wrote %s, want %s", v, got.String(), want.String())
+		}
+	}
 	if model.StringAt(nil) != graphql.Null || model.TimeAt(nil) != graphql.Null {
 		t.Error("a nil field is not graphql.Null, which the objects' null checks compare with")
 	}
