@@ -122,3 +122,55 @@ func TestItemsKeepEachAliasArguments(t *testing.T) {
 		t.Fatal("no deployment has two merge requests: the fixture no longer tests the aliases apart")
 	}
 }
+
+// A level of a list is sent as soon as its last item waits for it, not at
+// the next quiet moment: with BatchQuiet and BatchWait at 15 s, queries
+// whose lists' items look up objects that no page prefetches (a page's
+// merge requests and their authors, a deployment's approvals and their
+// users) still answer.
+func TestListLevelsGoWhenEveryItemWaits(t *testing.T) {
+	quiet, wait := graph.BatchQuiet, graph.BatchWait
+	// Long enough to tell waiting from not, short enough that a server
+	// whose batches wait can still shut down after the test fails.
+	graph.BatchQuiet, graph.BatchWait = 15*time.Second, 15*time.Second
+	t.Cleanup(func() { graph.BatchQuiet, graph.BatchWait = quiet, wait })
+	s := startServer(t, fixtureDoc(120))
+	token := s.tokenFor(t, userMaintainer)
+	tests := []struct {
+		name, query string
+		check       func(data map[string]any) bool
+	}{{
+		"a page's merge requests and their authors",
+		`{ project(id: "acme/app") { deployments(first: 30) { nodes { iid mergeRequests(first: 5) { count nodes { iid author { username } } } } } } }`,
+		func(data map[string]any) bool {
+			for _, d := range list(data, "project.deployments.nodes") {
+				for _, mr := range list(d, "mergeRequests.nodes") {
+					if get(mr, "author.username") != nil {
+						return true
+					}
+				}
+			}
+			return false
+		},
+	}, {
+		"a deployment's approvals, rules and merge requests",
+		`{ project(id: "acme/app") { deployment(iid: 3) { iid approvals { status user { username } }
+  approvalSummary { rules { accessLevelDescription deploymentApprovals { user { username } } } }
+  mergeRequests(first: 5) { nodes { iid author { username } } } } } }`,
+		func(data map[string]any) bool { return get(data, "project.deployment.iid") != nil },
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan gqlResponse, 1)
+			go func() { done <- s.query(t, token, tt.query, nil) }()
+			select {
+			case r := <-done:
+				if len(r.Errors) > 0 || !tt.check(r.Data) {
+					t.Fatalf("the answer lacks what the query asks: %s", r.raw)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no answer after 10 s: a list's batch waited for BatchQuiet")
+			}
+		})
+	}
+}

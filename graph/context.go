@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -33,14 +34,50 @@ func ViewerFrom(ctx context.Context) store.Viewer {
 // none, and making two dozen loaders is a measurable share of a small
 // request), and its memo of field arguments (see fieldArgs).
 func WithOperation(ctx context.Context, newLoaders func() *Loaders) context.Context {
-	return context.WithValue(ctx, operationKey, &operation{newLoaders: newLoaders})
+	op := &operation{newLoaders: newLoaders}
+	op.busy.Store(1) // the goroutine that runs it
+	return context.WithValue(ctx, operationKey, op)
 }
 
 type operation struct {
 	once       sync.Once
 	newLoaders func() *Loaders
-	loaders    *Loaders
+	loaders    atomic.Pointer[Loaders]
 	args       sync.Map // *ast.Field → its arguments
+	// busy counts the operation's goroutines that are resolving fields:
+	// the one that runs it and the items of its lists, less those waiting
+	// for a loader's batch or for the items of a list (see pause).
+	busy atomic.Int64
+}
+
+// operationOf returns ctx's operation, or nil outside one.
+func operationOf(ctx context.Context) *operation {
+	op, _ := ctx.Value(operationKey).(*operation)
+	return op
+}
+
+// pause notes that one of the operation's goroutines stops resolving: it
+// waits for a batch or for the items of a list, or it is done. When none
+// is left resolving, no lookup can join the batches being gathered, so
+// they are sent now rather than at the next quiet moment (BatchQuiet):
+// the level of a list is sent as soon as its last item waits.
+func (op *operation) pause() {
+	if op == nil {
+		return
+	}
+	if op.busy.Add(-1) == 0 {
+		if l := op.loaders.Load(); l != nil {
+			l.quiet.flush()
+		}
+	}
+}
+
+// resume notes that n of the operation's goroutines resolve fields again
+// or begin to: counted before they run, by whoever wakes or starts them.
+func (op *operation) resume(n int) {
+	if op != nil && n != 0 {
+		op.busy.Add(int64(n))
+	}
 }
 
 // loadersFrom returns the operation's dataloaders.
@@ -51,8 +88,12 @@ func loadersFrom(ctx context.Context) *Loaders {
 	if !ok {
 		panic("graph: request context has no operation state (WithOperation missing)")
 	}
-	op.once.Do(func() { op.loaders = op.newLoaders() })
-	return op.loaders
+	op.once.Do(func() {
+		l := op.newLoaders()
+		l.quiet.op = op
+		op.loaders.Store(l)
+	})
+	return op.loaders.Load()
 }
 
 // fieldArgs returns a field's arguments, read by read once per operation:

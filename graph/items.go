@@ -36,14 +36,30 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 	if length == 1 {
 		marshal(0)
 	} else {
-		var wg sync.WaitGroup
+		// The items resolve and this goroutine waits for them (see
+		// operation.pause), counted in that order, so that the count
+		// cannot reach zero while an item is still to start. The last item
+		// to end hands its count to this goroutine, which it wakes.
+		op := operationOf(ctx)
+		op.resume(length)
+		var (
+			wg      sync.WaitGroup
+			running atomic.Int64
+		)
 		wg.Add(length)
+		running.Store(int64(length))
 		for i := range length {
 			itemWorkers.run(func() {
 				defer wg.Done()
+				defer func() {
+					if running.Add(-1) > 0 {
+						op.pause()
+					}
+				}()
 				marshal(i)
 			})
 		}
+		op.pause()
 		wg.Wait()
 	}
 	if failed.Load() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/graph-gophers/dataloader/v7"
 )
 
 // marshalItems marshals every item at its index, each in a field context
@@ -104,3 +105,63 @@ type bytesWriter []byte
 func (b *bytesWriter) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
 
 var _ io.Writer = (*bytesWriter)(nil)
+
+// The count of an operation's goroutines that resolve is back where it
+// was once lists (nested, panicking) and their items' loader waits are
+// done, and it reaches zero, sending the batches gathered, only when every
+// goroutine waits.
+func TestOperationCountsWhoResolves(t *testing.T) {
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter,
+		func(ctx context.Context, err any) error { return errors.New("internal system error") })
+	q := &quietTimer{}
+	var batches sync.Map // batch size → seen
+	l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+		batches.Store(len(keys), true)
+		out := make([]*dataloader.Result[int], len(keys))
+		for i, k := range keys {
+			out[i] = &dataloader.Result[int]{Data: k}
+		}
+		return out
+	})
+	ctx = WithOperation(ctx, func() *Loaders { return &Loaders{quiet: q} })
+	op := operationOf(ctx)
+	loadersFrom(ctx)
+	quiet, wait := BatchQuiet, BatchWait
+	BatchQuiet, BatchWait = time.Hour, time.Hour // only the count can send the batch
+	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		marshalItems(ctx, 4, items(t, l))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the items' batch was not sent when they all waited")
+	}
+	if got := op.busy.Load(); got != 1 {
+		t.Fatalf("after the lists, %d goroutines counted as resolving, want 1", got)
+	}
+	if _, ok := batches.Load(4); !ok {
+		t.Error("the four items' keys were not read in one batch")
+	}
+}
+
+// items look their index up, then marshal a nested list of three, one of
+// which panics.
+func items(t *testing.T, l *Loader[int, int]) func(ctx context.Context, i int) graphql.Marshaler {
+	return func(ctx context.Context, i int) graphql.Marshaler {
+		v, err := l.Load(ctx, i)()
+		if err != nil || v != i {
+			t.Errorf("item %d loaded %v, %v", i, v, err)
+		}
+		marshalItems(ctx, 3, func(ctx context.Context, j int) graphql.Marshaler {
+			if i == 2 && j == 1 {
+				panic("an item fails")
+			}
+			return graphql.Null
+		})
+		return graphql.Null
+	}
+}

@@ -19,8 +19,10 @@ import (
 // join its batch, and the library's batcher (two goroutines, a channel and
 // a request per key) would only pass it along.
 // Inside a list, the other items look up the same field side by side, and
-// the batch is sent once no lookup of the request has arrived for
-// BatchQuiet, or BatchWait after its first key at the latest.
+// the batch is sent as soon as every goroutine of the request waits (for a
+// batch, or for the items of a list: see operation.pause), else once no
+// lookup of the request has arrived for BatchQuiet, or BatchWait after its
+// first key at the latest.
 //
 // gqlgen resolves a list's items in goroutines, so the keys of one level
 // arrive over a span that grows with the page (milliseconds on two cores
@@ -61,6 +63,9 @@ type Loader[K comparable, V any] struct {
 	// quiet timer's reset cost more than that.
 	knownMu sync.RWMutex
 	known   map[K]dataloader.Thunk[V]
+	// waiters counts, by key, the goroutines that will wait for its batch
+	// (see await).
+	waiters map[K]int
 }
 
 func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
@@ -83,9 +88,34 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 		values, errs := l.read(ctx, []K{key})
 		return func() (V, error) { return values[0], errs[0] }
 	}
+	if thunk, ok := l.await(key); ok {
+		return thunk
+	}
 	thunk := l.get().Load(ctx, key)
 	l.gathering()
-	return thunk
+	op := operationOf(ctx)
+	return func() (V, error) {
+		op.pause() // counted again when key's batch is read (see awaited)
+		return thunk()
+	}
+}
+
+// await notes that a goroutine will wait for key's batch, unless key was
+// read meanwhile (then it answers it). It is counted as resolving again when
+// that batch is read, before any waiter is woken (see awaited): counted
+// when it next runs instead, a woken item not yet running could miss the
+// gathering of the next level, which the others would send without it.
+func (l *Loader[K, V]) await(key K) (dataloader.Thunk[V], bool) {
+	l.knownMu.Lock()
+	defer l.knownMu.Unlock()
+	if thunk, ok := l.known[key]; ok {
+		return thunk, true
+	}
+	if l.waiters == nil {
+		l.waiters = make(map[K]int)
+	}
+	l.waiters[key]++
+	return nil, false
 }
 
 // LoadMany asks for several keys in one batch, as Load does for one. (The
@@ -108,6 +138,9 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 		}
 		thunks[i] = loader.Load(ctx, key)
 	}
+	// A goroutine waiting here stays counted as resolving (see
+	// operation.pause): its keys may fall in several batches, so it is sent
+	// at the quiet moment.
 	if loader != nil {
 		l.gathering()
 	}
@@ -210,6 +243,19 @@ func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
 	}
 }
 
+// woken returns how many goroutines wait for the batch of keys, which is
+// read, and forgets them. After remember, so that a lookup of a key it kept
+// finds it instead of waiting.
+func (l *Loader[K, V]) woken(keys []K) (waiters int) {
+	l.knownMu.Lock()
+	defer l.knownMu.Unlock()
+	for _, key := range keys {
+		waiters += l.waiters[key]
+		delete(l.waiters, key)
+	}
+	return waiters
+}
+
 // flush sends the batch being gathered, if the loader was ever used.
 func (l *Loader[K, V]) flush() {
 	if d := l.loader.Load(); d != nil {
@@ -219,6 +265,7 @@ func (l *Loader[K, V]) flush() {
 
 // quietTimer flushes every loader of a request once lookups stop arriving.
 type quietTimer struct {
+	op      *operation // whose goroutines wait for the batches; nil in tests
 	mu      sync.Mutex
 	timer   *time.Timer
 	loaders []interface{ flush() }
@@ -244,6 +291,8 @@ func (q *quietTimer) flush() {
 // Loaders are one request's dataloaders: every nested lookup goes through
 // them, so a level of N parents costs one store read, not N.
 type Loaders struct {
+	quiet *quietTimer
+
 	Users           *Loader[int64, *store.User]
 	Groups          *Loader[int64, *store.Group]
 	Projects        *Loader[int64, *store.Project]
@@ -280,6 +329,7 @@ type Loaders struct {
 func NewLoaders(s *store.Store, onBatch func(loader string, keys int, waited bool)) *Loaders {
 	q := &quietTimer{onBatch: onBatch}
 	return &Loaders{
+		quiet:           q,
 		Users:           loader(q, "users", s.Users),
 		Groups:          loader(q, "groups", s.Groups),
 		Projects:        loader(q, "projects", s.Projects),
@@ -329,6 +379,7 @@ func (l *Loader[K, V]) readBatch(ctx context.Context, keys []K, waited bool) []*
 	}
 	results := l.fetch(ctx, keys)
 	l.remember(keys, results)
+	l.quiet.op.resume(l.woken(keys))
 	return results
 }
 
