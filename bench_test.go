@@ -597,9 +597,9 @@ func BenchmarkQuery(b *testing.B) {
 				total := benchEnvInt(b, "DEPLOYGRAPH_BENCH_REQUESTS", b.N)
 				anon := sampleAnonRSS()
 				b.ResetTimer()
-				cpu := processCPU()
+				cpu, reads := processCPU(), srv.store.Reads()
 				res, err := runLoad(queryLoad(target.url, clients, total, body, ans.body))
-				cpu = processCPU() - cpu
+				cpu, reads = processCPU()-cpu, srv.store.Reads()-reads
 				b.StopTimer()
 				peakAnon := anon()
 				if err != nil {
@@ -608,6 +608,10 @@ func BenchmarkQuery(b *testing.B) {
 				reportLoad(b, res, "req/s")
 				// The load client's share included: it runs in this process.
 				b.ReportMetric(float64(cpu.Microseconds())/float64(res.total), "cpu-µs/req")
+				if target.url == srv.url {
+					// Store read transactions: batching under load.
+					b.ReportMetric(float64(reads)/float64(res.total), "reads/req")
+				}
 				memory := reportMemory(b, peakAnon)
 				b.Logf("N=%d %s (%d response bytes): %s, CPU %.0f µs per request", n, target.name, len(ans.body), res, float64(cpu.Microseconds())/float64(res.total))
 				b.Logf("N=%d %s memory: %s", n, target.name, memory)
