@@ -95,14 +95,14 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	l.gathering()
 	op := operationOf(ctx)
 	return func() (V, error) {
-		op.pause() // counted again when key's batch is read (see awaited)
+		op.pause() // counted again when key's batch is read (see woken)
 		return thunk()
 	}
 }
 
 // await notes that a goroutine will wait for key's batch, unless key was
 // read meanwhile (then it answers it). It is counted as resolving again when
-// that batch is read, before any waiter is woken (see awaited): counted
+// that batch is read, before any waiter is woken (see woken): counted
 // when it next runs instead, a woken item not yet running could miss the
 // gathering of the next level, which the others would send without it.
 func (l *Loader[K, V]) await(key K) (dataloader.Thunk[V], bool) {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -252,7 +251,7 @@ func paramsFromBody(body io.Reader) (rawParams, error) {
 	if err != nil {
 		return p, requestError("The request body could not be read")
 	}
-	keep := len(data) <= maxKeptBody && !bytes.Contains(data, []byte("mutation"))
+	keep := len(data) <= keptBodies.maxBytes && !bytes.Contains(data, []byte("mutation"))
 	if keep {
 		if kept, ok := keptBodies.Get(context.Background(), string(data)); ok {
 			return kept.clone(), nil
@@ -274,10 +273,7 @@ func paramsFromBody(body io.Reader) (rawParams, error) {
 // Decoding depends on the bytes alone, so handlers may share them. Bodies
 // that mention a mutation are not kept: they rarely repeat. Callers get a
 // copy, so that nothing they do to its values reaches the next request.
-var keptBodies = lru.New[rawParams](256)
-
-// maxKeptBody bounds the bodies keptBodies holds.
-const maxKeptBody = 16 << 10
+var keptBodies = newBoundedCache(256, 16<<10, func(body string, _ rawParams) int { return len(body) })
 
 // clone copies p's objects and arrays; strings, numbers, booleans and null
 // are values that nothing changes.

@@ -194,7 +194,12 @@ func declareNoChildFields(code []byte) []byte {
 	if decls.Len() == 0 {
 		return code
 	}
-	return append(code, "\nvar (\n"+decls.String()+")\n"...)
+	return appendVars(code, decls.String())
+}
+
+// appendVars appends a var block of decls (one declaration a line).
+func appendVars(code []byte, decls string) []byte {
+	return append(code, "\nvar (\n"+decls+")\n"...)
 }
 
 // dropUnusedImport removes the import of pkg when the code no longer uses
@@ -240,12 +245,12 @@ func pointToFields(code []byte) ([]byte, error) {
 		if len(sub[2]) == 0 {
 			return m // an object held by value: a pointer into it would move it to the heap
 		}
-		body := regexp.MustCompile(`(?s)\nfunc \(ec \*executionContext\) ` + regexp.QuoteMeta(string(sub[3])) + `\(ctx context\.Context, sel ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{\n(.*?)\n\}\n`).FindSubmatch(code)
+		body := marshalerBody(code, string(sub[3]))
 		if body == nil {
 			failed = fmt.Errorf("no marshaler %s", sub[3])
 			return m
 		}
-		if enum := enumByValue.FindSubmatch(body[1]); enum != nil {
+		if enum := enumByValue.FindSubmatch(body); enum != nil {
 			names := string(enum[1]) + "Marshalers"
 			if !seen[names] {
 				seen[names] = true
@@ -255,9 +260,9 @@ func pointToFields(code []byte) ([]byte, error) {
 			return []byte(string(sub[1]) + "model.NameOf(" + names + ", obj." + string(sub[4]) + ")\n}")
 		}
 		ref := "&obj."
-		marshal := byValue.FindSubmatch(body[1])
+		marshal := byValue.FindSubmatch(body)
 		if marshal == nil {
-			ref, marshal = "obj.", byPointer.FindSubmatch(body[1])
+			ref, marshal = "obj.", byPointer.FindSubmatch(body)
 		}
 		if marshal == nil {
 			failed = fmt.Errorf("marshaler %s is not one pointToFields knows", sub[3])
@@ -272,15 +277,25 @@ func pointToFields(code []byte) ([]byte, error) {
 	if n == 0 || len(seen) == 0 {
 		return nil, fmt.Errorf("no field written directly is written through a pointer or a boxed enum name; update pointToFields")
 	}
-	return append(out, "\nvar (\n"+decls.String()+")\n"...), nil
+	return appendVars(out, decls.String()), nil
 }
 
 // neverFails reports whether the marshaler named is one that writes a value
 // without a context and cannot fail: a string, boolean, number, time or
 // enum value, or null for a nil pointer to one.
 func neverFails(code []byte, marshaler string) bool {
-	body := regexp.MustCompile(`(?s)\nfunc \(ec \*executionContext\) ` + regexp.QuoteMeta(marshaler) + `\(ctx context\.Context, sel ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{\n(.*?)\n\}\n`).FindSubmatch(code)
-	return body != nil && (plainValue.Match(body[1]) || plainPointer.Match(body[1]))
+	body := marshalerBody(code, marshaler)
+	return body != nil && (plainValue.Match(body) || plainPointer.Match(body))
+}
+
+// marshalerBody is the body of the generated marshaler named, nil when the
+// code has none.
+func marshalerBody(code []byte, marshaler string) []byte {
+	m := regexp.MustCompile(`(?s)\nfunc \(ec \*executionContext\) ` + regexp.QuoteMeta(marshaler) + `\(ctx context\.Context, sel ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{\n(.*?)\n\}\n`).FindSubmatch(code)
+	if m == nil {
+		return nil
+	}
+	return m[1]
 }
 
 // The bodies of the marshalers neverFails accepts. graphql.MarshalString,

@@ -19,51 +19,33 @@ import (
 // is null.
 
 // StringAt writes the string at p.
-func StringAt(p *string) graphql.Marshaler {
-	if p == nil {
-		return graphql.Null
-	}
-	return (*stringAt)(p)
-}
+func StringAt(p *string) graphql.Marshaler { return pointTo((*stringAt)(p)) }
 
 // Int64At writes the number at p.
-func Int64At(p *int64) graphql.Marshaler {
-	if p == nil {
-		return graphql.Null
-	}
-	return (*int64At)(p)
-}
+func Int64At(p *int64) graphql.Marshaler { return pointTo((*int64At)(p)) }
 
 // IntAt writes the number at p.
-func IntAt(p *int) graphql.Marshaler {
-	if p == nil {
-		return graphql.Null
-	}
-	return (*intAt)(p)
-}
+func IntAt(p *int) graphql.Marshaler { return pointTo((*intAt)(p)) }
 
 // FloatAt writes the number at p.
-func FloatAt(p *float64) graphql.Marshaler {
-	if p == nil {
-		return graphql.Null
-	}
-	return (*floatAt)(p)
-}
+func FloatAt(p *float64) graphql.Marshaler { return pointTo((*floatAt)(p)) }
 
 // BoolAt writes the boolean at p.
-func BoolAt(p *bool) graphql.Marshaler {
-	if p == nil {
-		return graphql.Null
-	}
-	return (*boolAt)(p)
-}
+func BoolAt(p *bool) graphql.Marshaler { return pointTo((*boolAt)(p)) }
 
 // TimeAt writes the time at p as MarshalTime does.
-func TimeAt(p *time.Time) graphql.Marshaler {
+func TimeAt(p *time.Time) graphql.Marshaler { return pointTo((*timeAt)(p)) }
+
+// pointTo is p as a marshaler, or graphql.Null (which the objects' null
+// checks compare with) when p is nil.
+func pointTo[T any, P interface {
+	*T
+	graphql.Marshaler
+}](p P) graphql.Marshaler {
 	if p == nil {
 		return graphql.Null
 	}
-	return (*timeAt)(p)
+	return p
 }
 
 // Names boxes the GraphQL names of an enum's values once, for NameOf.
