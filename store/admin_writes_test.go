@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -536,6 +537,102 @@ func TestRevokeAccessToken(t *testing.T) {
 		wantErrCode(t, err, "")
 		if !again.Revoked {
 			t.Fatalf("got %+v revoking twice, want it still revoked", again)
+		}
+	})
+}
+
+// Ensure that a token's sign-in is read once and then kept, until a token
+// or a user is written or the token's lastUsedAt is due; and that what
+// ends a token ends it for every request that starts after, whatever
+// requests run alongside.
+func TestAuthenticateKeepsSignIns(t *testing.T) {
+	ctx := context.Background()
+	s, clock := openWritesStore(t)
+	dev := viewerOf(t, s, devID)
+	secret, _, err := s.CreateAccessToken(ctx, dev, devID, "laptop", nil)
+	wantErrCode(t, err, "")
+	signIn := func(t *testing.T) (reads int64) {
+		t.Helper()
+		before := s.Reads()
+		if u, err := s.Authenticate(ctx, secret); err != nil || u.ID != devID {
+			t.Fatalf("got %v, %v, want user %d", u, err, devID)
+		}
+		return s.Reads() - before
+	}
+	signIn(t) // touches lastUsedAt: a credential write
+	for _, step := range []struct {
+		name  string
+		do    func(t *testing.T)
+		reads int64
+	}{
+		{"ReadOnceAfterTheTouch", func(*testing.T) {}, 1},
+		{"KeptThen", func(*testing.T) {}, 0},
+		{"ReadAgainAfterAnotherUsersTokenIsMade", func(t *testing.T) {
+			_, _, err := s.CreateAccessToken(ctx, store.System, loneID, "ci", nil)
+			wantErrCode(t, err, "")
+		}, 1},
+		{"KeptAgain", func(*testing.T) {}, 0},
+		{"ReadAgainAfterAUserIsRenamed", func(t *testing.T) {
+			_, err := s.UpdateUser(ctx, viewerOf(t, s, rootID), store.UserUpdate{UserID: loneID, Name: ptr("Lone Again")})
+			wantErrCode(t, err, "")
+		}, 1},
+		{"ReadWhenLastUsedAtIsDue", func(*testing.T) { clock.Set(fixtureNow.Add(11 * time.Minute)) }, 1},
+		{"ReadOnceAfterThatTouch", func(*testing.T) {}, 1},
+		{"KeptAfterThat", func(*testing.T) {}, 0},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			step.do(t)
+			if got := signIn(t); got != step.reads {
+				t.Fatalf("read %d transactions, want %d", got, step.reads)
+			}
+		})
+	}
+
+	t.Run("ExpiresWhileKept", func(t *testing.T) {
+		expires := clock.Now().Add(5 * time.Minute) // before lastUsedAt is due
+		secret, _, err := s.CreateAccessToken(ctx, dev, devID, "short", &expires)
+		wantErrCode(t, err, "")
+		for range 3 { // touched, read, kept
+			if _, err := s.Authenticate(ctx, secret); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := s.Reads()
+		if _, err := s.Authenticate(ctx, secret); err != nil || s.Reads() != before {
+			t.Fatalf("got %v after %d reads, want the kept sign-in", err, s.Reads()-before)
+		}
+		clock.Set(expires)
+		_, err = s.Authenticate(ctx, secret)
+		wantErrCode(t, err, store.EUnauthenticated)
+	})
+
+	t.Run("RevokedUnderConcurrentSignIns", func(t *testing.T) {
+		for range 50 {
+			secret, tok, err := s.CreateAccessToken(ctx, dev, devID, "ci", nil)
+			wantErrCode(t, err, "")
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+							s.Authenticate(ctx, secret)
+						}
+					}
+				})
+			}
+			if _, err := s.Authenticate(ctx, secret); err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.RevokeAccessToken(ctx, dev, tok.ID)
+			wantErrCode(t, err, "")
+			_, err = s.Authenticate(ctx, secret)
+			close(stop)
+			wg.Wait()
+			wantErrCode(t, err, store.EUnauthenticated)
 		}
 	})
 }

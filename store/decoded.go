@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"reflect"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -19,11 +20,15 @@ import (
 // Records given out are shallow copies of the kept one: callers may set
 // their fields, but not write through their pointers or into their slices
 // (nothing does: records are changed by replacing fields). Write
-// transactions never use it, since they change what they read.
+// transactions, which change what they read, use it only for records
+// without slices or maps, where a change can only be the replacement of a
+// field: nothing of theirs is appended to or changed in place.
 type decoded[T any] struct {
 	mu    sync.Mutex
 	byID  map[int64]decodedRecord[T]
 	bytes int // of the kept records' stored forms
+	// inWrites: T holds no slice or map, so write transactions use it.
+	inWrites bool
 }
 
 type decodedRecord[T any] struct {
@@ -51,8 +56,45 @@ func decodedFor[T any](bucket []byte) *decoded[T] {
 	if c, ok := decodedCaches.Load(decodedKey{unsafe.String(unsafe.SliceData(bucket), len(bucket)), record}); ok {
 		return c.(*decoded[T])
 	}
-	c, _ := decodedCaches.LoadOrStore(decodedKey{string(bucket), record}, &decoded[T]{byID: map[int64]decodedRecord[T]{}})
+	c, _ := decodedCaches.LoadOrStore(decodedKey{string(bucket), record}, &decoded[T]{
+		byID:     map[int64]decodedRecord[T]{},
+		inWrites: !sharesBacking(record, nil),
+	})
 	return c.(*decoded[T])
+}
+
+// sharesBacking reports whether a shallow copy of a t shares a slice or a
+// map with the original, where a change in place to one would show in the
+// other.
+func sharesBacking(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] || t == reflect.TypeFor[time.Time]() { // a time's zone is never changed
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Pointer, reflect.Array:
+		return sharesBacking(t.Elem(), seen)
+	case reflect.Struct:
+		if seen == nil {
+			seen = map[reflect.Type]bool{}
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			if sharesBacking(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// encodedExactly is a record that knows whether decoding its JSON gives it
+// back exactly (times in UTC without a monotonic reading, strings of valid
+// UTF-8): such a record is kept as written, for the next transaction that
+// reads it, instead of being decoded again.
+type encodedExactly interface {
+	encodesExactly() bool
 }
 
 // get returns a copy of the record with id if it was decoded from stored.

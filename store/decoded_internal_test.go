@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -14,19 +15,40 @@ type decodedProbe struct {
 	Note *string `json:"note,omitempty"`
 }
 
-// A record read in a read transaction is decoded once while its bytes stay
-// the same, and anew once they change; write transactions always decode.
+// decodedListProbe has a slice, which a write could change in place.
+type decodedListProbe struct {
+	Name  string   `json:"name"`
+	Items []string `json:"items"`
+}
+
+// A record read is decoded once while its bytes stay the same, and anew
+// once they change; write transactions decode every record that holds a
+// slice or a map.
 func TestDecodedRecordsFollowTheirBytes(t *testing.T) {
+	t.Run("WithoutSlices", func(t *testing.T) {
+		testDecodedRecordsFollowTheirBytes(t, func(name string) *decodedProbe { return &decodedProbe{Name: name} },
+			func(p *decodedProbe) *string { return &p.Name }, 1)
+	})
+	t.Run("WithASlice", func(t *testing.T) {
+		testDecodedRecordsFollowTheirBytes(t, func(name string) *decodedListProbe { return &decodedListProbe{Name: name} },
+			func(p *decodedListProbe) *string { return &p.Name }, 0)
+	})
+}
+
+// testDecodedRecordsFollowTheirBytes runs the test on records of type P,
+// made by newP and named through name, of which a write transaction keeps
+// writesKeep when it reads one first.
+func testDecodedRecordsFollowTheirBytes[P any](t *testing.T, newP func(name string) *P, name func(*P) *string, writesKeep int) {
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "decoded.db"), 0o600, &bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	bucket := []byte("decoded-probe")
-	decodedCaches.Delete(decodedKey{string(bucket), reflect.TypeFor[decodedProbe]()}) // a cache of its own
+	decodedCaches.Delete(decodedKey{string(bucket), reflect.TypeFor[P]()}) // a cache of its own
 	put := func(name string) {
 		t.Helper()
-		data, _ := json.Marshal(decodedProbe{Name: name})
+		data, _ := json.Marshal(newP(name))
 		if err := db.Update(func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists(bucket)
 			if err != nil {
@@ -37,45 +59,126 @@ func TestDecodedRecordsFollowTheirBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(writable bool) *decodedProbe {
+	read := func(writable bool) *P {
 		t.Helper()
-		var got *decodedProbe
+		var got *P
 		run := db.View
 		if writable {
 			run = db.Update
 		}
 		if err := run(func(tx *bolt.Tx) error {
 			var err error
-			got, err = getByIDIn[decodedProbe](tx.Bucket(bucket).Cursor(), bucket, 1)
+			got, err = getByIDIn[P](tx.Bucket(bucket).Cursor(), bucket, 1)
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
-	cache := decodedFor[decodedProbe](bucket)
+	cache := decodedFor[P](bucket)
 	kept := func() int {
 		cache.mu.Lock()
 		defer cache.mu.Unlock()
 		return len(cache.byID)
 	}
-
 	put("first")
-	if got := read(true); got.Name != "first" || kept() != 0 {
-		t.Fatalf("write transaction read %+v and kept %d records, want first and none", got, kept())
+	if got := read(true); *name(got) != "first" || kept() != writesKeep {
+		t.Fatalf("write transaction read %+v and kept %d records, want first and %d", got, kept(), writesKeep)
 	}
-	if got := read(false); got.Name != "first" || kept() != 1 {
+	if got := read(false); *name(got) != "first" || kept() != 1 {
 		t.Fatalf("read %+v and kept %d records, want first and one", got, kept())
 	}
 	// What a caller does to its copy stays with it.
 	mine := read(false)
-	mine.Name = "changed by a caller"
-	if got := read(false); got.Name != "first" {
-		t.Fatalf("after a caller changed its copy, read %q, want first", got.Name)
+	*name(mine) = "changed by a caller"
+	if got := read(false); *name(got) != "first" {
+		t.Fatalf("after a caller changed its copy, read %q, want first", *name(got))
 	}
 	put("second")
-	if got := read(false); got.Name != "second" {
-		t.Fatalf("after the record changed, read %q, want second", got.Name)
+	if got := read(false); *name(got) != "second" {
+		t.Fatalf("after the record changed, read %q, want second", *name(got))
+	}
+	put("third")
+	if got := read(true); *name(got) != "third" {
+		t.Fatalf("after the record changed, a write transaction read %q, want third", *name(got))
+	}
+}
+
+// Which records write transactions read through the cache: those of which
+// a shallow copy shares no slice or map with the kept one.
+func TestDecodedInWritesOnlyWithoutSharedBacking(t *testing.T) {
+	type inner struct{ Tags []string }
+	type nested struct{ In *inner }
+	type recursive struct {
+		Name string
+		Next *recursive
+	}
+	for _, tc := range []struct {
+		t    reflect.Type
+		want bool
+	}{
+		{reflect.TypeFor[Deployment](), true},
+		{reflect.TypeFor[Project](), true},
+		{reflect.TypeFor[Environment](), true},
+		{reflect.TypeFor[User](), true},
+		{reflect.TypeFor[recursive](), true},
+		{reflect.TypeFor[Job](), false},
+		{reflect.TypeFor[MergeRequest](), false},
+		{reflect.TypeFor[AccessToken](), false},
+		{reflect.TypeFor[nested](), false},
+		{reflect.TypeFor[map[string]int](), false},
+		{reflect.TypeFor[any](), false},
+	} {
+		if got := !sharesBacking(tc.t, nil); got != tc.want {
+			t.Errorf("%v: read through the cache in writes = %v, want %v", tc.t, got, tc.want)
+		}
+	}
+}
+
+// A deployment kept as written (putRecord) is what decoding its stored form
+// gives; those that would decode otherwise say so.
+func TestDeploymentsEncodeExactly(t *testing.T) {
+	utc := time.Date(2026, 11, 30, 12, 0, 0, 123456000, time.UTC)
+	berlin := time.FixedZone("CET", 3600)
+	finished := utc.Add(time.Minute)
+	base := Deployment{ID: 7, IID: 3, ProjectID: 1, EnvironmentID: 2, Ref: "main", SHA: "abc", Status: StatusSuccess, CreatedAt: utc, UpdatedAt: utc}
+	with := func(change func(d *Deployment)) Deployment {
+		d := base
+		change(&d)
+		return d
+	}
+	for _, tc := range []struct {
+		name  string
+		d     Deployment
+		exact bool
+	}{
+		{"Plain", base, true},
+		{"Finished", with(func(d *Deployment) { d.FinishedAt = &finished; d.UserID = 4 }), true},
+		{"Nanoseconds", with(func(d *Deployment) { d.UpdatedAt = utc.Add(1) }), true},
+		{"FarFuture", with(func(d *Deployment) { d.UpdatedAt = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC) }), true},
+		{"EscapedRef", with(func(d *Deployment) { d.Ref = `fix/<a&b>"\` + "\u2028" }), true},
+		{"TimeInAnotherZone", with(func(d *Deployment) { d.CreatedAt = utc.In(berlin) }), false},
+		{"ZoneNamedUTC", with(func(d *Deployment) { d.UpdatedAt = utc.In(time.FixedZone("UTC", 0)) }), false},
+		{"LocalClock", with(func(d *Deployment) { d.CreatedAt = time.Now() }), false},
+		{"FinishedInAnotherZone", with(func(d *Deployment) { f := finished.In(berlin); d.FinishedAt = &f }), false},
+		{"RefNotUTF8", with(func(d *Deployment) { d.Ref = "main\xff" }), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.d.encodesExactly(); got != tc.exact {
+				t.Fatalf("encodesExactly() = %v, want %v", got, tc.exact)
+			}
+			data, err := json.Marshal(&tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Deployment
+			if err := decodeRecord(bktDeployments, u64(tc.d.ID), data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if same := reflect.DeepEqual(back, tc.d); same != tc.exact {
+				t.Fatalf("decoded %+v\nfrom %s\nequal to %+v: %v, want %v", back, data, tc.d, same, tc.exact)
+			}
+		})
 	}
 }
 

@@ -165,7 +165,7 @@ func putDeployment(tx *bolt.Tx, d *Deployment) error {
 			return err
 		}
 	}
-	if err := putJSON(tx, bktDeployments, u64(d.ID), d); err != nil {
+	if err := putRecord(tx, bktDeployments, d.ID, d); err != nil {
 		return err
 	}
 	idx := tx.Bucket(bktDeployIndex)

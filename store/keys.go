@@ -102,11 +102,14 @@ func unmarshal(data []byte, v any) error {
 	return nil
 }
 
+// putJSON stores v at key. Every record write goes through it, which is
+// where a write to a token or a user is noted for Authenticate's sign-ins.
 func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s/%x: %w", bucket, key, err)
 	}
+	countCredentialWrite(tx, bucket)
 	return tx.Bucket(bucket).Put(key, data)
 }
 
@@ -115,9 +118,26 @@ func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
 	return getByIDIn[T](tx.Bucket(bucket).Cursor(), bucket, id)
 }
 
-// getByIDIn is getByID through a cursor of the bucket (see seekValue). In a
-// read transaction, a record decoded before from the same bytes is not
-// decoded again (see decoded).
+// putRecord is putJSON for a record with an id; one that decodes back
+// exactly is kept as decoded from what was stored (see decoded).
+func putRecord[T any](tx *bolt.Tx, bucket []byte, id int64, v *T) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%d: %w", bucket, id, err)
+	}
+	countCredentialWrite(tx, bucket)
+	if err := tx.Bucket(bucket).Put(u64(id), data); err != nil {
+		return err
+	}
+	if exact, ok := any(v).(encodedExactly); ok && exact.encodesExactly() {
+		decodedFor[T](bucket).put(id, data, v)
+	}
+	return nil
+}
+
+// getByIDIn is getByID through a cursor of the bucket (see seekValue). A
+// record decoded before from the same bytes is not decoded again (see
+// decoded).
 func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error) {
 	key := u64(id)
 	stored := seekValue(records, key)
@@ -125,8 +145,8 @@ func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error)
 		return nil, nil
 	}
 	var cache *decoded[T]
-	if !records.Bucket().Writable() {
-		cache = decodedFor[T](bucket)
+	if c := decodedFor[T](bucket); c.inWrites || !records.Bucket().Writable() {
+		cache = c
 		if v, ok := cache.get(id, stored); ok {
 			return v, nil
 		}

@@ -122,6 +122,7 @@ type Store struct {
 	now     func() time.Time
 	onTx    txHook
 	reads   atomic.Int64
+	signIns signIns
 	events  *broker
 	// writing is the write transaction in progress, what it changed, and
 	// the file's written tail; only the holder of bbolt's writer lock

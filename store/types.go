@@ -3,6 +3,7 @@ package store
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // AccessLevel is a member's role in a project, with GitLab's numeric values so
@@ -199,6 +200,20 @@ type Deployment struct {
 	FinishedAt    *time.Time       `json:"finished_at,omitempty"`
 	UserID        int64            `json:"user_id,omitempty"`
 	DeployableID  int64            `json:"deployable_id,omitempty"` // the CI job; 0 when created through the API
+}
+
+// encodesExactly: every deployment write reads the environment's newest
+// deployment, which the write before it has just stored (see putRecord).
+func (d *Deployment) encodesExactly() bool {
+	return utf8.ValidString(d.Ref) && utf8.ValidString(d.SHA) && utf8.ValidString(string(d.Status)) &&
+		exactTime(d.CreatedAt) && exactTime(d.UpdatedAt) && (d.FinishedAt == nil || exactTime(*d.FinishedAt))
+}
+
+// exactTime reports whether t comes back from its JSON form as it is: in
+// UTC (which also means no monotonic clock reading), within the years JSON
+// holds.
+func exactTime(t time.Time) bool {
+	return t.Location() == time.UTC && t.Year() >= 0 && t.Year() <= 9999
 }
 
 // Job is the CI job that ran a deployment.
