@@ -90,15 +90,30 @@ func (q MergeRequestQuery) matches(mr *MergeRequest, authorID int64) bool {
 	return true
 }
 
+// mrReader reads the merge requests of several queries in one transaction,
+// each bucket opened once: a page of 50 deployments asks for 50 pages of
+// their merge requests.
+type mrReader struct {
+	tx                               *bolt.Tx
+	byProject, byDeployment, records *bolt.Cursor
+}
+
+func cursorOf(tx *bolt.Tx, c **bolt.Cursor, bucket []byte) *bolt.Cursor {
+	if *c == nil {
+		*c = tx.Bucket(bucket).Cursor()
+	}
+	return *c
+}
+
 // candidates loads the merge requests in the query's scope. Both scopes are
 // read whole and sorted in memory.
-func (q MergeRequestQuery) candidates(tx *bolt.Tx) (map[int64]*MergeRequest, error) {
-	bucket, prefix := bktProjectMRs, u64(q.ProjectID)
+func (q MergeRequestQuery) candidates(r *mrReader) (map[int64]*MergeRequest, error) {
+	c, prefix := cursorOf(r.tx, &r.byProject, bktProjectMRs), u64(q.ProjectID)
 	if q.DeploymentID != 0 {
-		bucket, prefix = bktDeployMRs, u64(q.DeploymentID)
+		c, prefix = cursorOf(r.tx, &r.byDeployment, bktDeployMRs), u64(q.DeploymentID)
 	}
 	out := map[int64]*MergeRequest{}
-	c, records := tx.Bucket(bucket).Cursor(), tx.Bucket(bktMergeRequests).Cursor()
+	records := cursorOf(r.tx, &r.records, bktMergeRequests)
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
 		mr, err := getByIDIn[MergeRequest](records, bktMergeRequests, lastID(k))
 		if err != nil {
@@ -119,14 +134,14 @@ func (q MergeRequestQuery) order() MergeRequestOrder {
 }
 
 // filtered returns the matching merge requests as a sorted source.
-func (q MergeRequestQuery) filtered(tx *bolt.Tx) (memSource, map[int64]*MergeRequest, error) {
-	all, err := q.candidates(tx)
+func (q MergeRequestQuery) filtered(r *mrReader) (memSource, map[int64]*MergeRequest, error) {
+	all, err := q.candidates(r)
 	if err != nil {
 		return memSource{}, nil, err
 	}
 	var authorID int64
 	if q.AuthorUsername != nil {
-		u, err := userByUsername(tx, *q.AuthorUsername)
+		u, err := userByUsername(r.tx, *q.AuthorUsername)
 		if err != nil {
 			return memSource{}, nil, err
 		}
@@ -150,21 +165,22 @@ func (q MergeRequestQuery) filtered(tx *bolt.Tx) (memSource, map[int64]*MergeReq
 func (s *Store) ListMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]Page[*MergeRequest], []error) {
 	pages, errs := make([]Page[*MergeRequest], len(qs)), make([]error, len(qs))
 	err := s.view(func(tx *bolt.Tx) error {
+		r := &mrReader{tx: tx}
 		for i, q := range qs {
-			pages[i], errs[i] = q.page(tx)
+			pages[i], errs[i] = q.page(r)
 		}
 		return nil
 	})
 	return pages, fillErrs(errs, err)
 }
 
-func (q MergeRequestQuery) page(tx *bolt.Tx) (Page[*MergeRequest], error) {
+func (q MergeRequestQuery) page(r *mrReader) (Page[*MergeRequest], error) {
 	var page Page[*MergeRequest]
 	w, err := q.Page.window(byte(q.order()))
 	if err != nil {
 		return page, err
 	}
-	src, all, err := q.filtered(tx)
+	src, all, err := q.filtered(r)
 	if err != nil {
 		return page, err
 	}
@@ -184,8 +200,9 @@ func (q MergeRequestQuery) page(tx *bolt.Tx) (Page[*MergeRequest], error) {
 func (s *Store) CountMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]int, []error) {
 	counts, errs := make([]int, len(qs)), make([]error, len(qs))
 	err := s.view(func(tx *bolt.Tx) error {
+		r := &mrReader{tx: tx}
 		for i, q := range qs {
-			src, _, err := q.filtered(tx)
+			src, _, err := q.filtered(r)
 			counts[i], errs[i] = len(src.keys), err
 		}
 		return nil
