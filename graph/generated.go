@@ -2623,6 +2623,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+	fields collectedFields
 }
 
 func newExecutionContext(
@@ -14261,9 +14262,9 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 var accessRuleImplementors = []string{"AccessRule"}
 
 func (ec *executionContext) _AccessRule(ctx context.Context, sel ast.SelectionSet, obj *store.Rule) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, accessRuleImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, accessRuleImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14303,9 +14304,9 @@ func (ec *executionContext) _AccessRule(ctx context.Context, sel ast.SelectionSe
 var accessTokenImplementors = []string{"AccessToken", "Node"}
 
 func (ec *executionContext) _AccessToken(ctx context.Context, sel ast.SelectionSet, obj *store.AccessToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, accessTokenImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, accessTokenImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14360,9 +14361,9 @@ func (ec *executionContext) _AccessToken(ctx context.Context, sel ast.SelectionS
 var addGroupMemberPayloadImplementors = []string{"AddGroupMemberPayload"}
 
 func (ec *executionContext) _AddGroupMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AddGroupMemberPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, addGroupMemberPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, addGroupMemberPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14387,9 +14388,9 @@ func (ec *executionContext) _AddGroupMemberPayload(ctx context.Context, sel ast.
 var addProjectMemberPayloadImplementors = []string{"AddProjectMemberPayload"}
 
 func (ec *executionContext) _AddProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AddProjectMemberPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, addProjectMemberPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, addProjectMemberPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14414,9 +14415,9 @@ func (ec *executionContext) _AddProjectMemberPayload(ctx context.Context, sel as
 var approvalRuleImplementors = []string{"ApprovalRule"}
 
 func (ec *executionContext) _ApprovalRule(ctx context.Context, sel ast.SelectionSet, obj *store.ApprovalRule) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalRuleImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, approvalRuleImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14461,9 +14462,9 @@ func (ec *executionContext) _ApprovalRule(ctx context.Context, sel ast.Selection
 var approvalRuleSummaryImplementors = []string{"ApprovalRuleSummary"}
 
 func (ec *executionContext) _ApprovalRuleSummary(ctx context.Context, sel ast.SelectionSet, obj *store.RuleSummary) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalRuleSummaryImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, approvalRuleSummaryImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14533,9 +14534,9 @@ func (ec *executionContext) _ApprovalRuleSummary(ctx context.Context, sel ast.Se
 var approvalSummaryImplementors = []string{"ApprovalSummary"}
 
 func (ec *executionContext) _ApprovalSummary(ctx context.Context, sel ast.SelectionSet, obj *store.ApprovalSummary) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approvalSummaryImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, approvalSummaryImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14565,9 +14566,9 @@ func (ec *executionContext) _ApprovalSummary(ctx context.Context, sel ast.Select
 var approveDeploymentPayloadImplementors = []string{"ApproveDeploymentPayload"}
 
 func (ec *executionContext) _ApproveDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ApproveDeploymentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, approveDeploymentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, approveDeploymentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14597,9 +14598,9 @@ func (ec *executionContext) _ApproveDeploymentPayload(ctx context.Context, sel a
 var commitImplementors = []string{"Commit"}
 
 func (ec *executionContext) _Commit(ctx context.Context, sel ast.SelectionSet, obj *store.Commit) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, commitImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, commitImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14679,9 +14680,9 @@ func (ec *executionContext) _Commit(ctx context.Context, sel ast.SelectionSet, o
 var createAccessTokenPayloadImplementors = []string{"CreateAccessTokenPayload"}
 
 func (ec *executionContext) _CreateAccessTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAccessTokenPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createAccessTokenPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createAccessTokenPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14711,9 +14712,9 @@ func (ec *executionContext) _CreateAccessTokenPayload(ctx context.Context, sel a
 var createDeploymentPayloadImplementors = []string{"CreateDeploymentPayload"}
 
 func (ec *executionContext) _CreateDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateDeploymentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createDeploymentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createDeploymentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14738,9 +14739,9 @@ func (ec *executionContext) _CreateDeploymentPayload(ctx context.Context, sel as
 var createEnvironmentPayloadImplementors = []string{"CreateEnvironmentPayload"}
 
 func (ec *executionContext) _CreateEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateEnvironmentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createEnvironmentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createEnvironmentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14765,9 +14766,9 @@ func (ec *executionContext) _CreateEnvironmentPayload(ctx context.Context, sel a
 var createGroupPayloadImplementors = []string{"CreateGroupPayload"}
 
 func (ec *executionContext) _CreateGroupPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateGroupPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createGroupPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createGroupPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14792,9 +14793,9 @@ func (ec *executionContext) _CreateGroupPayload(ctx context.Context, sel ast.Sel
 var createMergeRequestPayloadImplementors = []string{"CreateMergeRequestPayload"}
 
 func (ec *executionContext) _CreateMergeRequestPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateMergeRequestPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createMergeRequestPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createMergeRequestPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14819,9 +14820,9 @@ func (ec *executionContext) _CreateMergeRequestPayload(ctx context.Context, sel 
 var createProjectPayloadImplementors = []string{"CreateProjectPayload"}
 
 func (ec *executionContext) _CreateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateProjectPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createProjectPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createProjectPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14846,9 +14847,9 @@ func (ec *executionContext) _CreateProjectPayload(ctx context.Context, sel ast.S
 var createUserPayloadImplementors = []string{"CreateUserPayload"}
 
 func (ec *executionContext) _CreateUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateUserPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, createUserPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, createUserPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14873,9 +14874,9 @@ func (ec *executionContext) _CreateUserPayload(ctx context.Context, sel ast.Sele
 var deleteDeploymentPayloadImplementors = []string{"DeleteDeploymentPayload"}
 
 func (ec *executionContext) _DeleteDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteDeploymentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deleteDeploymentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deleteDeploymentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14900,9 +14901,9 @@ func (ec *executionContext) _DeleteDeploymentPayload(ctx context.Context, sel as
 var deleteEnvironmentPayloadImplementors = []string{"DeleteEnvironmentPayload"}
 
 func (ec *executionContext) _DeleteEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteEnvironmentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deleteEnvironmentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deleteEnvironmentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14927,9 +14928,9 @@ func (ec *executionContext) _DeleteEnvironmentPayload(ctx context.Context, sel a
 var deleteStoppedReviewAppsPayloadImplementors = []string{"DeleteStoppedReviewAppsPayload"}
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteStoppedReviewAppsPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deleteStoppedReviewAppsPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deleteStoppedReviewAppsPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14969,9 +14970,9 @@ func (ec *executionContext) _DeleteStoppedReviewAppsPayload(ctx context.Context,
 var deploymentImplementors = []string{"Deployment", "Node"}
 
 func (ec *executionContext) _Deployment(ctx context.Context, sel ast.SelectionSet, obj *store.Deployment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deploymentImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15091,9 +15092,9 @@ func (ec *executionContext) _Deployment(ctx context.Context, sel ast.SelectionSe
 var deploymentApprovalImplementors = []string{"DeploymentApproval"}
 
 func (ec *executionContext) _DeploymentApproval(ctx context.Context, sel ast.SelectionSet, obj *store.Approval) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentApprovalImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deploymentApprovalImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15138,9 +15139,9 @@ func (ec *executionContext) _DeploymentApproval(ctx context.Context, sel ast.Sel
 var deploymentConnectionImplementors = []string{"DeploymentConnection"}
 
 func (ec *executionContext) _DeploymentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentConnectionImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deploymentConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15180,9 +15181,9 @@ func (ec *executionContext) _DeploymentConnection(ctx context.Context, sel ast.S
 var deploymentEdgeImplementors = []string{"DeploymentEdge"}
 
 func (ec *executionContext) _DeploymentEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentEdgeImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deploymentEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15212,9 +15213,9 @@ func (ec *executionContext) _DeploymentEdge(ctx context.Context, sel ast.Selecti
 var deploymentEventImplementors = []string{"DeploymentEvent"}
 
 func (ec *executionContext) _DeploymentEvent(ctx context.Context, sel ast.SelectionSet, obj *store.Event) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentEventImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deploymentEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15249,9 +15250,9 @@ func (ec *executionContext) _DeploymentEvent(ctx context.Context, sel ast.Select
 var deploymentPermissionsImplementors = []string{"DeploymentPermissions"}
 
 func (ec *executionContext) _DeploymentPermissions(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentPermissions) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, deploymentPermissionsImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, deploymentPermissionsImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15286,9 +15287,9 @@ func (ec *executionContext) _DeploymentPermissions(ctx context.Context, sel ast.
 var environmentImplementors = []string{"Environment", "Node"}
 
 func (ec *executionContext) _Environment(ctx context.Context, sel ast.SelectionSet, obj *store.Environment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, environmentImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, environmentImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15398,9 +15399,9 @@ func (ec *executionContext) _Environment(ctx context.Context, sel ast.SelectionS
 var environmentConnectionImplementors = []string{"EnvironmentConnection"}
 
 func (ec *executionContext) _EnvironmentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EnvironmentConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, environmentConnectionImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, environmentConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15440,9 +15441,9 @@ func (ec *executionContext) _EnvironmentConnection(ctx context.Context, sel ast.
 var environmentEdgeImplementors = []string{"EnvironmentEdge"}
 
 func (ec *executionContext) _EnvironmentEdge(ctx context.Context, sel ast.SelectionSet, obj *model.EnvironmentEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, environmentEdgeImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, environmentEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15472,9 +15473,9 @@ func (ec *executionContext) _EnvironmentEdge(ctx context.Context, sel ast.Select
 var environmentEventImplementors = []string{"EnvironmentEvent"}
 
 func (ec *executionContext) _EnvironmentEvent(ctx context.Context, sel ast.SelectionSet, obj *store.Event) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, environmentEventImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, environmentEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15509,9 +15510,9 @@ func (ec *executionContext) _EnvironmentEvent(ctx context.Context, sel ast.Selec
 var groupImplementors = []string{"Group", "Node"}
 
 func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, obj *store.Group) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, groupImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, groupImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15551,9 +15552,9 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 var jobImplementors = []string{"Job", "Node"}
 
 func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj *store.Job) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, jobImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, jobImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15658,9 +15659,9 @@ func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj 
 var jobArtifactImplementors = []string{"JobArtifact"}
 
 func (ec *executionContext) _JobArtifact(ctx context.Context, sel ast.SelectionSet, obj *store.JobArtifact) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, jobArtifactImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, jobArtifactImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15700,9 +15701,9 @@ func (ec *executionContext) _JobArtifact(ctx context.Context, sel ast.SelectionS
 var linkMergeRequestsPayloadImplementors = []string{"LinkMergeRequestsPayload"}
 
 func (ec *executionContext) _LinkMergeRequestsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LinkMergeRequestsPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, linkMergeRequestsPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, linkMergeRequestsPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15727,9 +15728,9 @@ func (ec *executionContext) _LinkMergeRequestsPayload(ctx context.Context, sel a
 var mergeMergeRequestPayloadImplementors = []string{"MergeMergeRequestPayload"}
 
 func (ec *executionContext) _MergeMergeRequestPayload(ctx context.Context, sel ast.SelectionSet, obj *model.MergeMergeRequestPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mergeMergeRequestPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, mergeMergeRequestPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15754,9 +15755,9 @@ func (ec *executionContext) _MergeMergeRequestPayload(ctx context.Context, sel a
 var mergeRequestImplementors = []string{"MergeRequest", "Node"}
 
 func (ec *executionContext) _MergeRequest(ctx context.Context, sel ast.SelectionSet, obj *store.MergeRequest) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mergeRequestImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, mergeRequestImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15861,9 +15862,9 @@ func (ec *executionContext) _MergeRequest(ctx context.Context, sel ast.Selection
 var mergeRequestConnectionImplementors = []string{"MergeRequestConnection"}
 
 func (ec *executionContext) _MergeRequestConnection(ctx context.Context, sel ast.SelectionSet, obj *model.MergeRequestConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mergeRequestConnectionImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, mergeRequestConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15903,9 +15904,9 @@ func (ec *executionContext) _MergeRequestConnection(ctx context.Context, sel ast
 var mergeRequestEdgeImplementors = []string{"MergeRequestEdge"}
 
 func (ec *executionContext) _MergeRequestEdge(ctx context.Context, sel ast.SelectionSet, obj *model.MergeRequestEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mergeRequestEdgeImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, mergeRequestEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15935,12 +15936,12 @@ func (ec *executionContext) _MergeRequestEdge(ctx context.Context, sel ast.Selec
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, mutationImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Mutation",
 	})
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -16147,9 +16148,9 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, pageInfoImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16189,9 +16190,9 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 var pipelineImplementors = []string{"Pipeline", "Node"}
 
 func (ec *executionContext) _Pipeline(ctx context.Context, sel ast.SelectionSet, obj *store.Pipeline) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pipelineImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, pipelineImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16251,9 +16252,9 @@ func (ec *executionContext) _Pipeline(ctx context.Context, sel ast.SelectionSet,
 var projectImplementors = []string{"Project", "Node"}
 
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *store.Project) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, projectImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16353,9 +16354,9 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 var projectConnectionImplementors = []string{"ProjectConnection"}
 
 func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectConnectionImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, projectConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16395,9 +16396,9 @@ func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.Sele
 var projectEdgeImplementors = []string{"ProjectEdge"}
 
 func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, projectEdgeImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, projectEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16427,9 +16428,9 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 var protectEnvironmentPayloadImplementors = []string{"ProtectEnvironmentPayload"}
 
 func (ec *executionContext) _ProtectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ProtectEnvironmentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, protectEnvironmentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, protectEnvironmentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16454,9 +16455,9 @@ func (ec *executionContext) _ProtectEnvironmentPayload(ctx context.Context, sel 
 var protectedEnvironmentImplementors = []string{"ProtectedEnvironment"}
 
 func (ec *executionContext) _ProtectedEnvironment(ctx context.Context, sel ast.SelectionSet, obj *store.ProtectedEnvironment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, protectedEnvironmentImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, protectedEnvironmentImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16491,12 +16492,12 @@ func (ec *executionContext) _ProtectedEnvironment(ctx context.Context, sel ast.S
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, queryImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, queryImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Query",
 	})
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -16584,9 +16585,9 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 var removeProjectMemberPayloadImplementors = []string{"RemoveProjectMemberPayload"}
 
 func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveProjectMemberPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, removeProjectMemberPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, removeProjectMemberPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16611,9 +16612,9 @@ func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel
 var revokeAccessTokenPayloadImplementors = []string{"RevokeAccessTokenPayload"}
 
 func (ec *executionContext) _RevokeAccessTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RevokeAccessTokenPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, revokeAccessTokenPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, revokeAccessTokenPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16638,9 +16639,9 @@ func (ec *executionContext) _RevokeAccessTokenPayload(ctx context.Context, sel a
 var stopEnvironmentPayloadImplementors = []string{"StopEnvironmentPayload"}
 
 func (ec *executionContext) _StopEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StopEnvironmentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, stopEnvironmentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, stopEnvironmentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16665,9 +16666,9 @@ func (ec *executionContext) _StopEnvironmentPayload(ctx context.Context, sel ast
 var stopStaleEnvironmentsPayloadImplementors = []string{"StopStaleEnvironmentsPayload"}
 
 func (ec *executionContext) _StopStaleEnvironmentsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StopStaleEnvironmentsPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, stopStaleEnvironmentsPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, stopStaleEnvironmentsPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16697,7 +16698,7 @@ func (ec *executionContext) _StopStaleEnvironmentsPayload(ctx context.Context, s
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, subscriptionImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Subscription",
 	})
@@ -16719,9 +16720,9 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 var unlinkMergeRequestsPayloadImplementors = []string{"UnlinkMergeRequestsPayload"}
 
 func (ec *executionContext) _UnlinkMergeRequestsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnlinkMergeRequestsPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, unlinkMergeRequestsPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, unlinkMergeRequestsPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16746,9 +16747,9 @@ func (ec *executionContext) _UnlinkMergeRequestsPayload(ctx context.Context, sel
 var unprotectEnvironmentPayloadImplementors = []string{"UnprotectEnvironmentPayload"}
 
 func (ec *executionContext) _UnprotectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnprotectEnvironmentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, unprotectEnvironmentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, unprotectEnvironmentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16773,9 +16774,9 @@ func (ec *executionContext) _UnprotectEnvironmentPayload(ctx context.Context, se
 var updateDeploymentPayloadImplementors = []string{"UpdateDeploymentPayload"}
 
 func (ec *executionContext) _UpdateDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateDeploymentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, updateDeploymentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, updateDeploymentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16800,9 +16801,9 @@ func (ec *executionContext) _UpdateDeploymentPayload(ctx context.Context, sel as
 var updateEnvironmentPayloadImplementors = []string{"UpdateEnvironmentPayload"}
 
 func (ec *executionContext) _UpdateEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateEnvironmentPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, updateEnvironmentPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, updateEnvironmentPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16827,9 +16828,9 @@ func (ec *executionContext) _UpdateEnvironmentPayload(ctx context.Context, sel a
 var updateProjectPayloadImplementors = []string{"UpdateProjectPayload"}
 
 func (ec *executionContext) _UpdateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateProjectPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, updateProjectPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, updateProjectPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16854,9 +16855,9 @@ func (ec *executionContext) _UpdateProjectPayload(ctx context.Context, sel ast.S
 var updateUserPayloadImplementors = []string{"UpdateUserPayload"}
 
 func (ec *executionContext) _UpdateUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateUserPayload) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, updateUserPayloadImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, updateUserPayloadImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16881,9 +16882,9 @@ func (ec *executionContext) _UpdateUserPayload(ctx context.Context, sel ast.Sele
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *store.User) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, userImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16978,9 +16979,9 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __DirectiveImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, __DirectiveImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -17025,9 +17026,9 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 var __EnumValueImplementors = []string{"__EnumValue"}
 
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __EnumValueImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, __EnumValueImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -17067,9 +17068,9 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 var __FieldImplementors = []string{"__Field"}
 
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __FieldImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, __FieldImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -17119,9 +17120,9 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 var __InputValueImplementors = []string{"__InputValue"}
 
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __InputValueImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, __InputValueImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -17171,9 +17172,9 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 var __SchemaImplementors = []string{"__Schema"}
 
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __SchemaImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, __SchemaImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -17223,9 +17224,9 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 var __TypeImplementors = []string{"__Type"}
 
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors)
+	fields := ec.fields.of(ec.OperationContext, sel, __TypeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newFieldSet(fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
