@@ -5851,7 +5851,7 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AccessRule_user(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5861,7 +5861,6 @@ func (ec *executionContext) _AccessRule_user(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.AccessRule().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -5883,7 +5882,7 @@ func (ec *executionContext) fieldContext_AccessRule_user(_ context.Context, fiel
 }
 
 func (ec *executionContext) _AccessRule_group(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5893,7 +5892,6 @@ func (ec *executionContext) _AccessRule_group(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.AccessRule().Group(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Group) graphql.Marshaler {
 			return ec.marshalOGroup2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐGroup(ctx, selections, v)
 		},
@@ -5915,7 +5913,7 @@ func (ec *executionContext) fieldContext_AccessRule_group(_ context.Context, fie
 }
 
 func (ec *executionContext) _AccessRule_accessLevel(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5925,7 +5923,6 @@ func (ec *executionContext) _AccessRule_accessLevel(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.AccessRule().AccessLevel(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.AccessLevel) graphql.Marshaler {
 			return ec.marshalOAccessLevel2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessLevel(ctx, selections, v)
 		},
@@ -5938,7 +5935,7 @@ func (ec *executionContext) fieldContext_AccessRule_accessLevel(_ context.Contex
 }
 
 func (ec *executionContext) _AccessRule_description(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5948,7 +5945,6 @@ func (ec *executionContext) _AccessRule_description(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.AccessRule().Description(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -5961,7 +5957,7 @@ func (ec *executionContext) fieldContext_AccessRule_description(_ context.Contex
 }
 
 func (ec *executionContext) _AccessToken_id(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5971,7 +5967,6 @@ func (ec *executionContext) _AccessToken_id(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -5991,7 +5986,7 @@ func (ec *executionContext) fieldContext_AccessToken_name(_ context.Context, fie
 }
 
 func (ec *executionContext) _AccessToken_user(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6001,7 +5996,6 @@ func (ec *executionContext) _AccessToken_user(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.AccessToken().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalNUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -6051,7 +6045,7 @@ func (ec *executionContext) fieldContext_AccessToken_revoked(_ context.Context, 
 }
 
 func (ec *executionContext) _AddGroupMemberPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.AddGroupMemberPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6061,7 +6055,6 @@ func (ec *executionContext) _AddGroupMemberPayload_group(ctx context.Context, fi
 		func(ctx context.Context) (any, error) {
 			return obj.Group, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Group) graphql.Marshaler {
 			return ec.marshalNGroup2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐGroup(ctx, selections, v)
 		},
@@ -6083,7 +6076,7 @@ func (ec *executionContext) fieldContext_AddGroupMemberPayload_group(_ context.C
 }
 
 func (ec *executionContext) _AddProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.AddProjectMemberPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6093,7 +6086,6 @@ func (ec *executionContext) _AddProjectMemberPayload_project(ctx context.Context
 		func(ctx context.Context) (any, error) {
 			return obj.Project, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -6115,7 +6107,7 @@ func (ec *executionContext) fieldContext_AddProjectMemberPayload_project(_ conte
 }
 
 func (ec *executionContext) _ApprovalRule_user(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6125,7 +6117,6 @@ func (ec *executionContext) _ApprovalRule_user(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRule().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -6147,7 +6138,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_user(_ context.Context, fi
 }
 
 func (ec *executionContext) _ApprovalRule_group(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6157,7 +6148,6 @@ func (ec *executionContext) _ApprovalRule_group(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRule().Group(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Group) graphql.Marshaler {
 			return ec.marshalOGroup2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐGroup(ctx, selections, v)
 		},
@@ -6179,7 +6169,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_group(_ context.Context, f
 }
 
 func (ec *executionContext) _ApprovalRule_accessLevel(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6189,7 +6179,6 @@ func (ec *executionContext) _ApprovalRule_accessLevel(ctx context.Context, field
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRule().AccessLevel(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.AccessLevel) graphql.Marshaler {
 			return ec.marshalOAccessLevel2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessLevel(ctx, selections, v)
 		},
@@ -6202,7 +6191,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_accessLevel(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalRule_accessLevelDescription(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6212,7 +6201,6 @@ func (ec *executionContext) _ApprovalRule_accessLevelDescription(ctx context.Con
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRule().AccessLevelDescription(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -6232,7 +6220,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_requiredApprovals(_ contex
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_user(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6242,7 +6230,6 @@ func (ec *executionContext) _ApprovalRuleSummary_user(ctx context.Context, field
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRuleSummary().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -6264,7 +6251,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_user(_ context.Cont
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_group(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6274,7 +6261,6 @@ func (ec *executionContext) _ApprovalRuleSummary_group(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRuleSummary().Group(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Group) graphql.Marshaler {
 			return ec.marshalOGroup2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐGroup(ctx, selections, v)
 		},
@@ -6296,7 +6282,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_group(_ context.Con
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_accessLevel(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6306,7 +6292,6 @@ func (ec *executionContext) _ApprovalRuleSummary_accessLevel(ctx context.Context
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRuleSummary().AccessLevel(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.AccessLevel) graphql.Marshaler {
 			return ec.marshalOAccessLevel2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessLevel(ctx, selections, v)
 		},
@@ -6319,7 +6304,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevel(_ conte
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_accessLevelDescription(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6329,7 +6314,6 @@ func (ec *executionContext) _ApprovalRuleSummary_accessLevelDescription(ctx cont
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRuleSummary().AccessLevelDescription(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -6377,7 +6361,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_canApprove(_ contex
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_deploymentApprovals(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6387,7 +6371,6 @@ func (ec *executionContext) _ApprovalRuleSummary_deploymentApprovals(ctx context
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.ApprovalRuleSummary().DeploymentApprovals(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Approval) graphql.Marshaler {
 			return ec.marshalNDeploymentApproval2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalᚄ(ctx, selections, v)
 		},
@@ -6416,7 +6399,7 @@ func (ec *executionContext) fieldContext_ApprovalSummary_status(_ context.Contex
 }
 
 func (ec *executionContext) _ApprovalSummary_rules(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalSummary) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6426,7 +6409,6 @@ func (ec *executionContext) _ApprovalSummary_rules(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return obj.Rules, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []store.RuleSummary) graphql.Marshaler {
 			return ec.marshalNApprovalRuleSummary2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐRuleSummaryᚄ(ctx, selections, v)
 		},
@@ -6448,7 +6430,7 @@ func (ec *executionContext) fieldContext_ApprovalSummary_rules(_ context.Context
 }
 
 func (ec *executionContext) _ApproveDeploymentPayload_approval(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6458,7 +6440,6 @@ func (ec *executionContext) _ApproveDeploymentPayload_approval(ctx context.Conte
 		func(ctx context.Context) (any, error) {
 			return obj.Approval, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Approval) graphql.Marshaler {
 			return ec.marshalNDeploymentApproval2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApproval(ctx, selections, v)
 		},
@@ -6480,7 +6461,7 @@ func (ec *executionContext) fieldContext_ApproveDeploymentPayload_approval(_ con
 }
 
 func (ec *executionContext) _ApproveDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6490,7 +6471,6 @@ func (ec *executionContext) _ApproveDeploymentPayload_deployment(ctx context.Con
 		func(ctx context.Context) (any, error) {
 			return obj.Deployment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -6589,7 +6569,7 @@ func (ec *executionContext) fieldContext_Commit_createdAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Commit_parentIds(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6599,7 +6579,6 @@ func (ec *executionContext) _Commit_parentIds(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return obj.ParentIDs, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
 			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
 		},
@@ -6619,7 +6598,7 @@ func (ec *executionContext) fieldContext_CreateAccessTokenPayload_token(_ contex
 }
 
 func (ec *executionContext) _CreateAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccessTokenPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6629,7 +6608,6 @@ func (ec *executionContext) _CreateAccessTokenPayload_accessToken(ctx context.Co
 		func(ctx context.Context) (any, error) {
 			return obj.AccessToken, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.AccessToken) graphql.Marshaler {
 			return ec.marshalNAccessToken2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessToken(ctx, selections, v)
 		},
@@ -6651,7 +6629,7 @@ func (ec *executionContext) fieldContext_CreateAccessTokenPayload_accessToken(_ 
 }
 
 func (ec *executionContext) _CreateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.CreateDeploymentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6661,7 +6639,6 @@ func (ec *executionContext) _CreateDeploymentPayload_deployment(ctx context.Cont
 		func(ctx context.Context) (any, error) {
 			return obj.Deployment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -6683,7 +6660,7 @@ func (ec *executionContext) fieldContext_CreateDeploymentPayload_deployment(_ co
 }
 
 func (ec *executionContext) _CreateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.CreateEnvironmentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6693,7 +6670,6 @@ func (ec *executionContext) _CreateEnvironmentPayload_environment(ctx context.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Environment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -6715,7 +6691,7 @@ func (ec *executionContext) fieldContext_CreateEnvironmentPayload_environment(_ 
 }
 
 func (ec *executionContext) _CreateGroupPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.CreateGroupPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6725,7 +6701,6 @@ func (ec *executionContext) _CreateGroupPayload_group(ctx context.Context, field
 		func(ctx context.Context) (any, error) {
 			return obj.Group, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Group) graphql.Marshaler {
 			return ec.marshalNGroup2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐGroup(ctx, selections, v)
 		},
@@ -6747,7 +6722,7 @@ func (ec *executionContext) fieldContext_CreateGroupPayload_group(_ context.Cont
 }
 
 func (ec *executionContext) _CreateMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *model.CreateMergeRequestPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6757,7 +6732,6 @@ func (ec *executionContext) _CreateMergeRequestPayload_mergeRequest(ctx context.
 		func(ctx context.Context) (any, error) {
 			return obj.MergeRequest, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.MergeRequest) graphql.Marshaler {
 			return ec.marshalNMergeRequest2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequest(ctx, selections, v)
 		},
@@ -6779,7 +6753,7 @@ func (ec *executionContext) fieldContext_CreateMergeRequestPayload_mergeRequest(
 }
 
 func (ec *executionContext) _CreateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.CreateProjectPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6789,7 +6763,6 @@ func (ec *executionContext) _CreateProjectPayload_project(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return obj.Project, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -6811,7 +6784,7 @@ func (ec *executionContext) fieldContext_CreateProjectPayload_project(_ context.
 }
 
 func (ec *executionContext) _CreateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.CreateUserPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6821,7 +6794,6 @@ func (ec *executionContext) _CreateUserPayload_user(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return obj.User, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalNUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -6843,7 +6815,7 @@ func (ec *executionContext) fieldContext_CreateUserPayload_user(_ context.Contex
 }
 
 func (ec *executionContext) _DeleteDeploymentPayload_deletedDeploymentId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteDeploymentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6853,7 +6825,6 @@ func (ec *executionContext) _DeleteDeploymentPayload_deletedDeploymentId(ctx con
 		func(ctx context.Context) (any, error) {
 			return obj.DeletedDeploymentID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNID2string(ctx, selections, v)
 		},
@@ -6866,7 +6837,7 @@ func (ec *executionContext) fieldContext_DeleteDeploymentPayload_deletedDeployme
 }
 
 func (ec *executionContext) _DeleteEnvironmentPayload_deletedEnvironmentId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteEnvironmentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6876,7 +6847,6 @@ func (ec *executionContext) _DeleteEnvironmentPayload_deletedEnvironmentId(ctx c
 		func(ctx context.Context) (any, error) {
 			return obj.DeletedEnvironmentID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNID2string(ctx, selections, v)
 		},
@@ -6889,7 +6859,7 @@ func (ec *executionContext) fieldContext_DeleteEnvironmentPayload_deletedEnviron
 }
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_scheduledEntries(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6899,7 +6869,6 @@ func (ec *executionContext) _DeleteStoppedReviewAppsPayload_scheduledEntries(ctx
 		func(ctx context.Context) (any, error) {
 			return obj.ScheduledEntries, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentᚄ(ctx, selections, v)
 		},
@@ -6921,7 +6890,7 @@ func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_schedule
 }
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_unprocessableEntries(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6931,7 +6900,6 @@ func (ec *executionContext) _DeleteStoppedReviewAppsPayload_unprocessableEntries
 		func(ctx context.Context) (any, error) {
 			return obj.UnprocessableEntries, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentᚄ(ctx, selections, v)
 		},
@@ -6967,7 +6935,7 @@ func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_message(
 }
 
 func (ec *executionContext) _Deployment_id(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6977,7 +6945,6 @@ func (ec *executionContext) _Deployment_id(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -7046,7 +7013,7 @@ func (ec *executionContext) fieldContext_Deployment_finishedAt(_ context.Context
 }
 
 func (ec *executionContext) _Deployment_user(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7056,7 +7023,6 @@ func (ec *executionContext) _Deployment_user(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -7078,7 +7044,7 @@ func (ec *executionContext) fieldContext_Deployment_user(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Deployment_environment(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7088,7 +7054,6 @@ func (ec *executionContext) _Deployment_environment(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().Environment(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -7110,7 +7075,7 @@ func (ec *executionContext) fieldContext_Deployment_environment(_ context.Contex
 }
 
 func (ec *executionContext) _Deployment_project(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7120,7 +7085,6 @@ func (ec *executionContext) _Deployment_project(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().Project(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -7142,7 +7106,7 @@ func (ec *executionContext) fieldContext_Deployment_project(_ context.Context, f
 }
 
 func (ec *executionContext) _Deployment_deployable(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7152,7 +7116,6 @@ func (ec *executionContext) _Deployment_deployable(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().Deployable(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Job) graphql.Marshaler {
 			return ec.marshalOJob2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐJob(ctx, selections, v)
 		},
@@ -7174,7 +7137,7 @@ func (ec *executionContext) fieldContext_Deployment_deployable(_ context.Context
 }
 
 func (ec *executionContext) _Deployment_commit(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7184,7 +7147,6 @@ func (ec *executionContext) _Deployment_commit(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().Commit(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Commit) graphql.Marshaler {
 			return ec.marshalOCommit2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐCommit(ctx, selections, v)
 		},
@@ -7206,7 +7168,7 @@ func (ec *executionContext) fieldContext_Deployment_commit(_ context.Context, fi
 }
 
 func (ec *executionContext) _Deployment_isLastDeployment(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7216,7 +7178,6 @@ func (ec *executionContext) _Deployment_isLastDeployment(ctx context.Context, fi
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().IsLastDeployment(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -7229,7 +7190,7 @@ func (ec *executionContext) fieldContext_Deployment_isLastDeployment(_ context.C
 }
 
 func (ec *executionContext) _Deployment_approvals(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7239,7 +7200,6 @@ func (ec *executionContext) _Deployment_approvals(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().Approvals(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Approval) graphql.Marshaler {
 			return ec.marshalNDeploymentApproval2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalᚄ(ctx, selections, v)
 		},
@@ -7261,7 +7221,7 @@ func (ec *executionContext) fieldContext_Deployment_approvals(_ context.Context,
 }
 
 func (ec *executionContext) _Deployment_pendingApprovalCount(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7271,7 +7231,6 @@ func (ec *executionContext) _Deployment_pendingApprovalCount(ctx context.Context
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().PendingApprovalCount(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
 			return ec.marshalNInt2int(ctx, selections, v)
 		},
@@ -7284,7 +7243,7 @@ func (ec *executionContext) fieldContext_Deployment_pendingApprovalCount(_ conte
 }
 
 func (ec *executionContext) _Deployment_approvalSummary(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7294,7 +7253,6 @@ func (ec *executionContext) _Deployment_approvalSummary(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().ApprovalSummary(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.ApprovalSummary) graphql.Marshaler {
 			return ec.marshalNApprovalSummary2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalSummary(ctx, selections, v)
 		},
@@ -7316,7 +7274,7 @@ func (ec *executionContext) fieldContext_Deployment_approvalSummary(_ context.Co
 }
 
 func (ec *executionContext) _Deployment_mergeRequests(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7327,7 +7285,6 @@ func (ec *executionContext) _Deployment_mergeRequests(ctx context.Context, field
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Deployment().MergeRequests(ctx, obj, fc.Args["state"].(*store.MergeRequestState), fc.Args["orderBy"].(*model.MergeRequestOrderBy), fc.Args["sort"].(*model.SortDirection), fc.Args["labels"].([]string), fc.Args["search"].(*string), fc.Args["authorUsername"].(*string), fc.Args["sourceBranch"].(*string), fc.Args["targetBranch"].(*string), fc.Args["createdAfter"].(*time.Time), fc.Args["createdBefore"].(*time.Time), fc.Args["updatedAfter"].(*time.Time), fc.Args["updatedBefore"].(*time.Time), fc.Args["draft"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.MergeRequestConnection) graphql.Marshaler {
 			return ec.marshalNMergeRequestConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐMergeRequestConnection(ctx, selections, v)
 		},
@@ -7362,7 +7319,7 @@ func (ec *executionContext) fieldContext_Deployment_mergeRequests(ctx context.Co
 }
 
 func (ec *executionContext) _Deployment_userPermissions(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7372,7 +7329,6 @@ func (ec *executionContext) _Deployment_userPermissions(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Deployment().UserPermissions(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeploymentPermissions) graphql.Marshaler {
 			return ec.marshalNDeploymentPermissions2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentPermissions(ctx, selections, v)
 		},
@@ -7394,7 +7350,7 @@ func (ec *executionContext) fieldContext_Deployment_userPermissions(_ context.Co
 }
 
 func (ec *executionContext) _DeploymentApproval_user(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7404,7 +7360,6 @@ func (ec *executionContext) _DeploymentApproval_user(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.DeploymentApproval().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalNUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -7454,7 +7409,7 @@ func (ec *executionContext) fieldContext_DeploymentApproval_representedAs(_ cont
 }
 
 func (ec *executionContext) _DeploymentConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7464,7 +7419,6 @@ func (ec *executionContext) _DeploymentConnection_count(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return obj.Count(ctx)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
 			return ec.marshalNInt2int(ctx, selections, v)
 		},
@@ -7477,7 +7431,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_count(_ context.Co
 }
 
 func (ec *executionContext) _DeploymentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7487,7 +7441,6 @@ func (ec *executionContext) _DeploymentConnection_nodes(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return obj.Nodes, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentᚄ(ctx, selections, v)
 		},
@@ -7509,7 +7462,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_nodes(_ context.Co
 }
 
 func (ec *executionContext) _DeploymentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7519,7 +7472,6 @@ func (ec *executionContext) _DeploymentConnection_edges(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return obj.Edges, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.DeploymentEdge) graphql.Marshaler {
 			return ec.marshalNDeploymentEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentEdgeᚄ(ctx, selections, v)
 		},
@@ -7541,7 +7493,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_edges(_ context.Co
 }
 
 func (ec *executionContext) _DeploymentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7551,7 +7503,6 @@ func (ec *executionContext) _DeploymentConnection_pageInfo(ctx context.Context, 
 		func(ctx context.Context) (any, error) {
 			return obj.PageInfo, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
 		},
@@ -7580,7 +7531,7 @@ func (ec *executionContext) fieldContext_DeploymentEdge_cursor(_ context.Context
 }
 
 func (ec *executionContext) _DeploymentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7590,7 +7541,6 @@ func (ec *executionContext) _DeploymentEdge_node(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return obj.Node, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -7619,7 +7569,7 @@ func (ec *executionContext) fieldContext_DeploymentEvent_kind(_ context.Context,
 }
 
 func (ec *executionContext) _DeploymentEvent_deploymentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7629,7 +7579,6 @@ func (ec *executionContext) _DeploymentEvent_deploymentId(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.DeploymentEvent().DeploymentID(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNID2string(ctx, selections, v)
 		},
@@ -7642,7 +7591,7 @@ func (ec *executionContext) fieldContext_DeploymentEvent_deploymentId(_ context.
 }
 
 func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7652,7 +7601,6 @@ func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.DeploymentEvent().Deployment(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalODeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -7695,7 +7643,7 @@ func (ec *executionContext) fieldContext_DeploymentPermissions_approveDeployment
 }
 
 func (ec *executionContext) _Environment_id(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7705,7 +7653,6 @@ func (ec *executionContext) _Environment_id(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -7781,7 +7728,7 @@ func (ec *executionContext) fieldContext_Environment_autoDeleteAt(_ context.Cont
 }
 
 func (ec *executionContext) _Environment_enableAdvancedLogsQuerying(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7791,7 +7738,6 @@ func (ec *executionContext) _Environment_enableAdvancedLogsQuerying(ctx context.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Environment().EnableAdvancedLogsQuerying(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -7804,7 +7750,7 @@ func (ec *executionContext) fieldContext_Environment_enableAdvancedLogsQuerying(
 }
 
 func (ec *executionContext) _Environment_logsApiPath(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7814,7 +7760,6 @@ func (ec *executionContext) _Environment_logsApiPath(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Environment().LogsAPIPath(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -7827,7 +7772,7 @@ func (ec *executionContext) fieldContext_Environment_logsApiPath(_ context.Conte
 }
 
 func (ec *executionContext) _Environment_folder(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7837,7 +7782,6 @@ func (ec *executionContext) _Environment_folder(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Environment().Folder(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -7850,7 +7794,7 @@ func (ec *executionContext) fieldContext_Environment_folder(_ context.Context, f
 }
 
 func (ec *executionContext) _Environment_protected(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7860,7 +7804,6 @@ func (ec *executionContext) _Environment_protected(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Environment().Protected(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -7873,7 +7816,7 @@ func (ec *executionContext) fieldContext_Environment_protected(_ context.Context
 }
 
 func (ec *executionContext) _Environment_protection(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7883,7 +7826,6 @@ func (ec *executionContext) _Environment_protection(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Environment().Protection(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.ProtectedEnvironment) graphql.Marshaler {
 			return ec.marshalOProtectedEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironment(ctx, selections, v)
 		},
@@ -7905,7 +7847,7 @@ func (ec *executionContext) fieldContext_Environment_protection(_ context.Contex
 }
 
 func (ec *executionContext) _Environment_lastDeployment(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7916,7 +7858,6 @@ func (ec *executionContext) _Environment_lastDeployment(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Environment().LastDeployment(ctx, obj, fc.Args["status"].(*store.DeploymentStatus))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalODeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -7951,7 +7892,7 @@ func (ec *executionContext) fieldContext_Environment_lastDeployment(ctx context.
 }
 
 func (ec *executionContext) _Environment_deployments(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7962,7 +7903,6 @@ func (ec *executionContext) _Environment_deployments(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Environment().Deployments(ctx, obj, fc.Args["orderBy"].(*model.DeploymentOrderBy), fc.Args["sort"].(*model.SortDirection), fc.Args["updatedAfter"].(*time.Time), fc.Args["updatedBefore"].(*time.Time), fc.Args["finishedAfter"].(*time.Time), fc.Args["finishedBefore"].(*time.Time), fc.Args["status"].(*store.DeploymentStatus), fc.Args["statuses"].([]store.DeploymentStatus), fc.Args["ref"].(*string), fc.Args["sha"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeploymentConnection) graphql.Marshaler {
 			return ec.marshalNDeploymentConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentConnection(ctx, selections, v)
 		},
@@ -7997,7 +7937,7 @@ func (ec *executionContext) fieldContext_Environment_deployments(ctx context.Con
 }
 
 func (ec *executionContext) _Environment_project(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8007,7 +7947,6 @@ func (ec *executionContext) _Environment_project(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Environment().Project(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -8029,7 +7968,7 @@ func (ec *executionContext) fieldContext_Environment_project(_ context.Context, 
 }
 
 func (ec *executionContext) _EnvironmentConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8039,7 +7978,6 @@ func (ec *executionContext) _EnvironmentConnection_count(ctx context.Context, fi
 		func(ctx context.Context) (any, error) {
 			return obj.Count(ctx)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
 			return ec.marshalNInt2int(ctx, selections, v)
 		},
@@ -8052,7 +7990,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_count(_ context.C
 }
 
 func (ec *executionContext) _EnvironmentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8062,7 +8000,6 @@ func (ec *executionContext) _EnvironmentConnection_nodes(ctx context.Context, fi
 		func(ctx context.Context) (any, error) {
 			return obj.Nodes, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentᚄ(ctx, selections, v)
 		},
@@ -8084,7 +8021,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_nodes(_ context.C
 }
 
 func (ec *executionContext) _EnvironmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8094,7 +8031,6 @@ func (ec *executionContext) _EnvironmentConnection_edges(ctx context.Context, fi
 		func(ctx context.Context) (any, error) {
 			return obj.Edges, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.EnvironmentEdge) graphql.Marshaler {
 			return ec.marshalNEnvironmentEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐEnvironmentEdgeᚄ(ctx, selections, v)
 		},
@@ -8116,7 +8052,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_edges(_ context.C
 }
 
 func (ec *executionContext) _EnvironmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8126,7 +8062,6 @@ func (ec *executionContext) _EnvironmentConnection_pageInfo(ctx context.Context,
 		func(ctx context.Context) (any, error) {
 			return obj.PageInfo, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
 		},
@@ -8155,7 +8090,7 @@ func (ec *executionContext) fieldContext_EnvironmentEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _EnvironmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8165,7 +8100,6 @@ func (ec *executionContext) _EnvironmentEdge_node(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return obj.Node, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -8194,7 +8128,7 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_kind(_ context.Context
 }
 
 func (ec *executionContext) _EnvironmentEvent_environmentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8204,7 +8138,6 @@ func (ec *executionContext) _EnvironmentEvent_environmentId(ctx context.Context,
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.EnvironmentEvent().EnvironmentID(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNID2string(ctx, selections, v)
 		},
@@ -8217,7 +8150,7 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_environmentId(_ contex
 }
 
 func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8227,7 +8160,6 @@ func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.EnvironmentEvent().Environment(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalOEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -8249,7 +8181,7 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_environment(_ context.
 }
 
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8259,7 +8191,6 @@ func (ec *executionContext) _Group_id(ctx context.Context, field graphql.Collect
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -8293,7 +8224,7 @@ func (ec *executionContext) fieldContext_Group_fullPath(_ context.Context, field
 }
 
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8303,7 +8234,6 @@ func (ec *executionContext) _Job_id(ctx context.Context, field graphql.Collected
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -8351,7 +8281,7 @@ func (ec *executionContext) fieldContext_Job_tag(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _Job_coverage(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8361,7 +8291,6 @@ func (ec *executionContext) _Job_coverage(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return obj.Coverage, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
 			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
 		},
@@ -8395,7 +8324,7 @@ func (ec *executionContext) fieldContext_Job_finishedAt(_ context.Context, field
 }
 
 func (ec *executionContext) _Job_duration(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8405,7 +8334,6 @@ func (ec *executionContext) _Job_duration(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return obj.Duration, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
 			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
 		},
@@ -8425,7 +8353,7 @@ func (ec *executionContext) fieldContext_Job_webUrl(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Job_user(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8435,7 +8363,6 @@ func (ec *executionContext) _Job_user(ctx context.Context, field graphql.Collect
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Job().User(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -8457,7 +8384,7 @@ func (ec *executionContext) fieldContext_Job_user(_ context.Context, field graph
 }
 
 func (ec *executionContext) _Job_commit(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8467,7 +8394,6 @@ func (ec *executionContext) _Job_commit(ctx context.Context, field graphql.Colle
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Job().Commit(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Commit) graphql.Marshaler {
 			return ec.marshalOCommit2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐCommit(ctx, selections, v)
 		},
@@ -8489,7 +8415,7 @@ func (ec *executionContext) fieldContext_Job_commit(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Job_pipeline(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8499,7 +8425,6 @@ func (ec *executionContext) _Job_pipeline(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Job().Pipeline(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Pipeline) graphql.Marshaler {
 			return ec.marshalOPipeline2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐPipeline(ctx, selections, v)
 		},
@@ -8521,7 +8446,7 @@ func (ec *executionContext) fieldContext_Job_pipeline(_ context.Context, field g
 }
 
 func (ec *executionContext) _Job_artifacts(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8531,7 +8456,6 @@ func (ec *executionContext) _Job_artifacts(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Artifacts, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []store.JobArtifact) graphql.Marshaler {
 			return ec.marshalNJobArtifact2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐJobArtifactᚄ(ctx, selections, v)
 		},
@@ -8588,7 +8512,7 @@ func (ec *executionContext) fieldContext_JobArtifact_fileFormat(_ context.Contex
 }
 
 func (ec *executionContext) _LinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.LinkMergeRequestsPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8598,7 +8522,6 @@ func (ec *executionContext) _LinkMergeRequestsPayload_deployment(ctx context.Con
 		func(ctx context.Context) (any, error) {
 			return obj.Deployment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -8620,7 +8543,7 @@ func (ec *executionContext) fieldContext_LinkMergeRequestsPayload_deployment(_ c
 }
 
 func (ec *executionContext) _MergeMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *model.MergeMergeRequestPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8630,7 +8553,6 @@ func (ec *executionContext) _MergeMergeRequestPayload_mergeRequest(ctx context.C
 		func(ctx context.Context) (any, error) {
 			return obj.MergeRequest, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.MergeRequest) graphql.Marshaler {
 			return ec.marshalNMergeRequest2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequest(ctx, selections, v)
 		},
@@ -8652,7 +8574,7 @@ func (ec *executionContext) fieldContext_MergeMergeRequestPayload_mergeRequest(_
 }
 
 func (ec *executionContext) _MergeRequest_id(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8662,7 +8584,6 @@ func (ec *executionContext) _MergeRequest_id(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -8717,7 +8638,7 @@ func (ec *executionContext) fieldContext_MergeRequest_targetBranch(_ context.Con
 }
 
 func (ec *executionContext) _MergeRequest_author(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8727,7 +8648,6 @@ func (ec *executionContext) _MergeRequest_author(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.MergeRequest().Author(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -8749,7 +8669,7 @@ func (ec *executionContext) fieldContext_MergeRequest_author(_ context.Context, 
 }
 
 func (ec *executionContext) _MergeRequest_labels(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8759,7 +8679,6 @@ func (ec *executionContext) _MergeRequest_labels(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return obj.Labels, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
 			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
 		},
@@ -8814,7 +8733,7 @@ func (ec *executionContext) fieldContext_MergeRequest_webUrl(_ context.Context, 
 }
 
 func (ec *executionContext) _MergeRequest_project(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8824,7 +8743,6 @@ func (ec *executionContext) _MergeRequest_project(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.MergeRequest().Project(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -8846,7 +8764,7 @@ func (ec *executionContext) fieldContext_MergeRequest_project(_ context.Context,
 }
 
 func (ec *executionContext) _MergeRequest_deployments(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8857,7 +8775,6 @@ func (ec *executionContext) _MergeRequest_deployments(ctx context.Context, field
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.MergeRequest().Deployments(ctx, obj, fc.Args["orderBy"].(*model.DeploymentOrderBy), fc.Args["sort"].(*model.SortDirection), fc.Args["updatedAfter"].(*time.Time), fc.Args["updatedBefore"].(*time.Time), fc.Args["finishedAfter"].(*time.Time), fc.Args["finishedBefore"].(*time.Time), fc.Args["status"].(*store.DeploymentStatus), fc.Args["statuses"].([]store.DeploymentStatus), fc.Args["ref"].(*string), fc.Args["sha"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeploymentConnection) graphql.Marshaler {
 			return ec.marshalNDeploymentConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentConnection(ctx, selections, v)
 		},
@@ -8892,7 +8809,7 @@ func (ec *executionContext) fieldContext_MergeRequest_deployments(ctx context.Co
 }
 
 func (ec *executionContext) _MergeRequestConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8902,7 +8819,6 @@ func (ec *executionContext) _MergeRequestConnection_count(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return obj.Count(ctx)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
 			return ec.marshalNInt2int(ctx, selections, v)
 		},
@@ -8915,7 +8831,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_count(_ context.
 }
 
 func (ec *executionContext) _MergeRequestConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8925,7 +8841,6 @@ func (ec *executionContext) _MergeRequestConnection_nodes(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return obj.Nodes, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.MergeRequest) graphql.Marshaler {
 			return ec.marshalNMergeRequest2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestᚄ(ctx, selections, v)
 		},
@@ -8947,7 +8862,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_nodes(_ context.
 }
 
 func (ec *executionContext) _MergeRequestConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8957,7 +8872,6 @@ func (ec *executionContext) _MergeRequestConnection_edges(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return obj.Edges, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.MergeRequestEdge) graphql.Marshaler {
 			return ec.marshalNMergeRequestEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐMergeRequestEdgeᚄ(ctx, selections, v)
 		},
@@ -8979,7 +8893,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_edges(_ context.
 }
 
 func (ec *executionContext) _MergeRequestConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8989,7 +8903,6 @@ func (ec *executionContext) _MergeRequestConnection_pageInfo(ctx context.Context
 		func(ctx context.Context) (any, error) {
 			return obj.PageInfo, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
 		},
@@ -9018,7 +8931,7 @@ func (ec *executionContext) fieldContext_MergeRequestEdge_cursor(_ context.Conte
 }
 
 func (ec *executionContext) _MergeRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9028,7 +8941,6 @@ func (ec *executionContext) _MergeRequestEdge_node(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return obj.Node, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.MergeRequest) graphql.Marshaler {
 			return ec.marshalNMergeRequest2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequest(ctx, selections, v)
 		},
@@ -9050,7 +8962,7 @@ func (ec *executionContext) fieldContext_MergeRequestEdge_node(_ context.Context
 }
 
 func (ec *executionContext) _Mutation_createEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9061,7 +8973,6 @@ func (ec *executionContext) _Mutation_createEnvironment(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateEnvironment(ctx, fc.Args["input"].(model.CreateEnvironmentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateEnvironmentPayload) graphql.Marshaler {
 			return ec.marshalOCreateEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateEnvironmentPayload(ctx, selections, v)
 		},
@@ -9096,7 +9007,7 @@ func (ec *executionContext) fieldContext_Mutation_createEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_updateEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9107,7 +9018,6 @@ func (ec *executionContext) _Mutation_updateEnvironment(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateEnvironment(ctx, fc.Args["input"].(model.UpdateEnvironmentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateEnvironmentPayload) graphql.Marshaler {
 			return ec.marshalOUpdateEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateEnvironmentPayload(ctx, selections, v)
 		},
@@ -9142,7 +9052,7 @@ func (ec *executionContext) fieldContext_Mutation_updateEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_stopEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9153,7 +9063,6 @@ func (ec *executionContext) _Mutation_stopEnvironment(ctx context.Context, field
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().StopEnvironment(ctx, fc.Args["input"].(model.StopEnvironmentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.StopEnvironmentPayload) graphql.Marshaler {
 			return ec.marshalOStopEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐStopEnvironmentPayload(ctx, selections, v)
 		},
@@ -9188,7 +9097,7 @@ func (ec *executionContext) fieldContext_Mutation_stopEnvironment(ctx context.Co
 }
 
 func (ec *executionContext) _Mutation_deleteEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9199,7 +9108,6 @@ func (ec *executionContext) _Mutation_deleteEnvironment(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeleteEnvironment(ctx, fc.Args["input"].(model.DeleteEnvironmentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteEnvironmentPayload) graphql.Marshaler {
 			return ec.marshalODeleteEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeleteEnvironmentPayload(ctx, selections, v)
 		},
@@ -9234,7 +9142,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_stopStaleEnvironments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9245,7 +9153,6 @@ func (ec *executionContext) _Mutation_stopStaleEnvironments(ctx context.Context,
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().StopStaleEnvironments(ctx, fc.Args["input"].(model.StopStaleEnvironmentsInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.StopStaleEnvironmentsPayload) graphql.Marshaler {
 			return ec.marshalOStopStaleEnvironmentsPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐStopStaleEnvironmentsPayload(ctx, selections, v)
 		},
@@ -9280,7 +9187,7 @@ func (ec *executionContext) fieldContext_Mutation_stopStaleEnvironments(ctx cont
 }
 
 func (ec *executionContext) _Mutation_deleteStoppedReviewApps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9291,7 +9198,6 @@ func (ec *executionContext) _Mutation_deleteStoppedReviewApps(ctx context.Contex
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeleteStoppedReviewApps(ctx, fc.Args["input"].(model.DeleteStoppedReviewAppsInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteStoppedReviewAppsPayload) graphql.Marshaler {
 			return ec.marshalODeleteStoppedReviewAppsPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeleteStoppedReviewAppsPayload(ctx, selections, v)
 		},
@@ -9326,7 +9232,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteStoppedReviewApps(ctx co
 }
 
 func (ec *executionContext) _Mutation_createDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9337,7 +9243,6 @@ func (ec *executionContext) _Mutation_createDeployment(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateDeployment(ctx, fc.Args["input"].(model.CreateDeploymentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateDeploymentPayload) graphql.Marshaler {
 			return ec.marshalOCreateDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateDeploymentPayload(ctx, selections, v)
 		},
@@ -9372,7 +9277,7 @@ func (ec *executionContext) fieldContext_Mutation_createDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_updateDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9383,7 +9288,6 @@ func (ec *executionContext) _Mutation_updateDeployment(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateDeployment(ctx, fc.Args["input"].(model.UpdateDeploymentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateDeploymentPayload) graphql.Marshaler {
 			return ec.marshalOUpdateDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateDeploymentPayload(ctx, selections, v)
 		},
@@ -9418,7 +9322,7 @@ func (ec *executionContext) fieldContext_Mutation_updateDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_deleteDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9429,7 +9333,6 @@ func (ec *executionContext) _Mutation_deleteDeployment(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeleteDeployment(ctx, fc.Args["input"].(model.DeleteDeploymentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteDeploymentPayload) graphql.Marshaler {
 			return ec.marshalODeleteDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeleteDeploymentPayload(ctx, selections, v)
 		},
@@ -9464,7 +9367,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_approveDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9475,7 +9378,6 @@ func (ec *executionContext) _Mutation_approveDeployment(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().ApproveDeployment(ctx, fc.Args["input"].(model.ApproveDeploymentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ApproveDeploymentPayload) graphql.Marshaler {
 			return ec.marshalOApproveDeploymentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐApproveDeploymentPayload(ctx, selections, v)
 		},
@@ -9510,7 +9412,7 @@ func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_protectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9521,7 +9423,6 @@ func (ec *executionContext) _Mutation_protectEnvironment(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().ProtectEnvironment(ctx, fc.Args["input"].(model.ProtectEnvironmentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProtectEnvironmentPayload) graphql.Marshaler {
 			return ec.marshalOProtectEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProtectEnvironmentPayload(ctx, selections, v)
 		},
@@ -9556,7 +9457,7 @@ func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context
 }
 
 func (ec *executionContext) _Mutation_unprotectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9567,7 +9468,6 @@ func (ec *executionContext) _Mutation_unprotectEnvironment(ctx context.Context, 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UnprotectEnvironment(ctx, fc.Args["input"].(model.UnprotectEnvironmentInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UnprotectEnvironmentPayload) graphql.Marshaler {
 			return ec.marshalOUnprotectEnvironmentPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUnprotectEnvironmentPayload(ctx, selections, v)
 		},
@@ -9602,7 +9502,7 @@ func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx conte
 }
 
 func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9613,7 +9513,6 @@ func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateProject(ctx, fc.Args["input"].(model.UpdateProjectInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateProjectPayload) graphql.Marshaler {
 			return ec.marshalOUpdateProjectPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateProjectPayload(ctx, selections, v)
 		},
@@ -9648,7 +9547,7 @@ func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_createMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9659,7 +9558,6 @@ func (ec *executionContext) _Mutation_createMergeRequest(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateMergeRequest(ctx, fc.Args["input"].(model.CreateMergeRequestInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateMergeRequestPayload) graphql.Marshaler {
 			return ec.marshalOCreateMergeRequestPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateMergeRequestPayload(ctx, selections, v)
 		},
@@ -9694,7 +9592,7 @@ func (ec *executionContext) fieldContext_Mutation_createMergeRequest(ctx context
 }
 
 func (ec *executionContext) _Mutation_mergeMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9705,7 +9603,6 @@ func (ec *executionContext) _Mutation_mergeMergeRequest(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().MergeMergeRequest(ctx, fc.Args["input"].(model.MergeMergeRequestInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.MergeMergeRequestPayload) graphql.Marshaler {
 			return ec.marshalOMergeMergeRequestPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐMergeMergeRequestPayload(ctx, selections, v)
 		},
@@ -9740,7 +9637,7 @@ func (ec *executionContext) fieldContext_Mutation_mergeMergeRequest(ctx context.
 }
 
 func (ec *executionContext) _Mutation_linkMergeRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9751,7 +9648,6 @@ func (ec *executionContext) _Mutation_linkMergeRequests(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().LinkMergeRequests(ctx, fc.Args["input"].(model.LinkMergeRequestsInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.LinkMergeRequestsPayload) graphql.Marshaler {
 			return ec.marshalOLinkMergeRequestsPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐLinkMergeRequestsPayload(ctx, selections, v)
 		},
@@ -9786,7 +9682,7 @@ func (ec *executionContext) fieldContext_Mutation_linkMergeRequests(ctx context.
 }
 
 func (ec *executionContext) _Mutation_unlinkMergeRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9797,7 +9693,6 @@ func (ec *executionContext) _Mutation_unlinkMergeRequests(ctx context.Context, f
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UnlinkMergeRequests(ctx, fc.Args["input"].(model.UnlinkMergeRequestsInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UnlinkMergeRequestsPayload) graphql.Marshaler {
 			return ec.marshalOUnlinkMergeRequestsPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUnlinkMergeRequestsPayload(ctx, selections, v)
 		},
@@ -9832,7 +9727,7 @@ func (ec *executionContext) fieldContext_Mutation_unlinkMergeRequests(ctx contex
 }
 
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9843,7 +9738,6 @@ func (ec *executionContext) _Mutation_createUser(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateUser(ctx, fc.Args["input"].(model.CreateUserInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateUserPayload) graphql.Marshaler {
 			return ec.marshalOCreateUserPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateUserPayload(ctx, selections, v)
 		},
@@ -9878,7 +9772,7 @@ func (ec *executionContext) fieldContext_Mutation_createUser(ctx context.Context
 }
 
 func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9889,7 +9783,6 @@ func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateUser(ctx, fc.Args["input"].(model.UpdateUserInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateUserPayload) graphql.Marshaler {
 			return ec.marshalOUpdateUserPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐUpdateUserPayload(ctx, selections, v)
 		},
@@ -9924,7 +9817,7 @@ func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context
 }
 
 func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9935,7 +9828,6 @@ func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateAccessToken(ctx, fc.Args["input"].(model.CreateAccessTokenInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateAccessTokenPayload) graphql.Marshaler {
 			return ec.marshalOCreateAccessTokenPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateAccessTokenPayload(ctx, selections, v)
 		},
@@ -9970,7 +9862,7 @@ func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.
 }
 
 func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9981,7 +9873,6 @@ func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RevokeAccessToken(ctx, fc.Args["input"].(model.RevokeAccessTokenInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.RevokeAccessTokenPayload) graphql.Marshaler {
 			return ec.marshalORevokeAccessTokenPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐRevokeAccessTokenPayload(ctx, selections, v)
 		},
@@ -10016,7 +9907,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.
 }
 
 func (ec *executionContext) _Mutation_createGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10027,7 +9918,6 @@ func (ec *executionContext) _Mutation_createGroup(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateGroup(ctx, fc.Args["input"].(model.CreateGroupInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateGroupPayload) graphql.Marshaler {
 			return ec.marshalOCreateGroupPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateGroupPayload(ctx, selections, v)
 		},
@@ -10062,7 +9952,7 @@ func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Contex
 }
 
 func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10073,7 +9963,6 @@ func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().AddGroupMember(ctx, fc.Args["input"].(model.AddGroupMemberInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AddGroupMemberPayload) graphql.Marshaler {
 			return ec.marshalOAddGroupMemberPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAddGroupMemberPayload(ctx, selections, v)
 		},
@@ -10108,7 +9997,7 @@ func (ec *executionContext) fieldContext_Mutation_addGroupMember(ctx context.Con
 }
 
 func (ec *executionContext) _Mutation_createProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10119,7 +10008,6 @@ func (ec *executionContext) _Mutation_createProject(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateProject(ctx, fc.Args["input"].(model.CreateProjectInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateProjectPayload) graphql.Marshaler {
 			return ec.marshalOCreateProjectPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐCreateProjectPayload(ctx, selections, v)
 		},
@@ -10154,7 +10042,7 @@ func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10165,7 +10053,6 @@ func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().AddProjectMember(ctx, fc.Args["input"].(model.AddProjectMemberInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AddProjectMemberPayload) graphql.Marshaler {
 			return ec.marshalOAddProjectMemberPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐAddProjectMemberPayload(ctx, selections, v)
 		},
@@ -10200,7 +10087,7 @@ func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_removeProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10211,7 +10098,6 @@ func (ec *executionContext) _Mutation_removeProjectMember(ctx context.Context, f
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RemoveProjectMember(ctx, fc.Args["input"].(model.RemoveProjectMemberInput))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveProjectMemberPayload) graphql.Marshaler {
 			return ec.marshalORemoveProjectMemberPayload2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐRemoveProjectMemberPayload(ctx, selections, v)
 		},
@@ -10274,7 +10160,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _Pipeline_id(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10284,7 +10170,6 @@ func (ec *executionContext) _Pipeline_id(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -10339,7 +10224,7 @@ func (ec *executionContext) fieldContext_Pipeline_webUrl(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Pipeline_project(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10349,7 +10234,6 @@ func (ec *executionContext) _Pipeline_project(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Pipeline().Project(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -10371,7 +10255,7 @@ func (ec *executionContext) fieldContext_Pipeline_project(_ context.Context, fie
 }
 
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10381,7 +10265,6 @@ func (ec *executionContext) _Project_id(ctx context.Context, field graphql.Colle
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -10443,7 +10326,7 @@ func (ec *executionContext) fieldContext_Project_allowSelfApproval(_ context.Con
 }
 
 func (ec *executionContext) _Project_currentUserAccessLevel(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10453,7 +10336,6 @@ func (ec *executionContext) _Project_currentUserAccessLevel(ctx context.Context,
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Project().CurrentUserAccessLevel(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.AccessLevel) graphql.Marshaler {
 			return ec.marshalOAccessLevel2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessLevel(ctx, selections, v)
 		},
@@ -10466,7 +10348,7 @@ func (ec *executionContext) fieldContext_Project_currentUserAccessLevel(_ contex
 }
 
 func (ec *executionContext) _Project_environment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10477,7 +10359,6 @@ func (ec *executionContext) _Project_environment(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().Environment(ctx, obj, fc.Args["id"].(*string), fc.Args["name"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalOEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -10512,7 +10393,7 @@ func (ec *executionContext) fieldContext_Project_environment(ctx context.Context
 }
 
 func (ec *executionContext) _Project_environments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10523,7 +10404,6 @@ func (ec *executionContext) _Project_environments(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().Environments(ctx, obj, fc.Args["name"].(*string), fc.Args["search"].(*string), fc.Args["states"].([]store.EnvironmentState), fc.Args["tiers"].([]store.EnvironmentTier), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.EnvironmentConnection) graphql.Marshaler {
 			return ec.marshalNEnvironmentConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐEnvironmentConnection(ctx, selections, v)
 		},
@@ -10558,7 +10438,7 @@ func (ec *executionContext) fieldContext_Project_environments(ctx context.Contex
 }
 
 func (ec *executionContext) _Project_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10569,7 +10449,6 @@ func (ec *executionContext) _Project_deployment(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().Deployment(ctx, obj, fc.Args["iid"].(*int), fc.Args["id"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalODeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -10604,7 +10483,7 @@ func (ec *executionContext) fieldContext_Project_deployment(ctx context.Context,
 }
 
 func (ec *executionContext) _Project_deployments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10615,7 +10494,6 @@ func (ec *executionContext) _Project_deployments(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().Deployments(ctx, obj, fc.Args["orderBy"].(*model.DeploymentOrderBy), fc.Args["sort"].(*model.SortDirection), fc.Args["updatedAfter"].(*time.Time), fc.Args["updatedBefore"].(*time.Time), fc.Args["finishedAfter"].(*time.Time), fc.Args["finishedBefore"].(*time.Time), fc.Args["status"].(*store.DeploymentStatus), fc.Args["statuses"].([]store.DeploymentStatus), fc.Args["ref"].(*string), fc.Args["sha"].(*string), fc.Args["environment"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DeploymentConnection) graphql.Marshaler {
 			return ec.marshalNDeploymentConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentConnection(ctx, selections, v)
 		},
@@ -10650,7 +10528,7 @@ func (ec *executionContext) fieldContext_Project_deployments(ctx context.Context
 }
 
 func (ec *executionContext) _Project_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10661,7 +10539,6 @@ func (ec *executionContext) _Project_mergeRequest(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().MergeRequest(ctx, obj, fc.Args["iid"].(int))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.MergeRequest) graphql.Marshaler {
 			return ec.marshalOMergeRequest2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequest(ctx, selections, v)
 		},
@@ -10696,7 +10573,7 @@ func (ec *executionContext) fieldContext_Project_mergeRequest(ctx context.Contex
 }
 
 func (ec *executionContext) _Project_mergeRequests(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10707,7 +10584,6 @@ func (ec *executionContext) _Project_mergeRequests(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Project().MergeRequests(ctx, obj, fc.Args["state"].(*store.MergeRequestState), fc.Args["orderBy"].(*model.MergeRequestOrderBy), fc.Args["sort"].(*model.SortDirection), fc.Args["labels"].([]string), fc.Args["search"].(*string), fc.Args["authorUsername"].(*string), fc.Args["sourceBranch"].(*string), fc.Args["targetBranch"].(*string), fc.Args["createdAfter"].(*time.Time), fc.Args["createdBefore"].(*time.Time), fc.Args["updatedAfter"].(*time.Time), fc.Args["updatedBefore"].(*time.Time), fc.Args["draft"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.MergeRequestConnection) graphql.Marshaler {
 			return ec.marshalNMergeRequestConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐMergeRequestConnection(ctx, selections, v)
 		},
@@ -10742,7 +10618,7 @@ func (ec *executionContext) fieldContext_Project_mergeRequests(ctx context.Conte
 }
 
 func (ec *executionContext) _Project_protectedEnvironments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10752,7 +10628,6 @@ func (ec *executionContext) _Project_protectedEnvironments(ctx context.Context, 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Project().ProtectedEnvironments(ctx, obj)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.ProtectedEnvironment) graphql.Marshaler {
 			return ec.marshalNProtectedEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironmentᚄ(ctx, selections, v)
 		},
@@ -10774,7 +10649,7 @@ func (ec *executionContext) fieldContext_Project_protectedEnvironments(_ context
 }
 
 func (ec *executionContext) _ProjectConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10784,7 +10659,6 @@ func (ec *executionContext) _ProjectConnection_count(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.Count(ctx)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
 			return ec.marshalNInt2int(ctx, selections, v)
 		},
@@ -10797,7 +10671,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_count(_ context.Conte
 }
 
 func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10807,7 +10681,6 @@ func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.Nodes, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProjectᚄ(ctx, selections, v)
 		},
@@ -10829,7 +10702,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_nodes(_ context.Conte
 }
 
 func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10839,7 +10712,6 @@ func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.Edges, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProjectEdge) graphql.Marshaler {
 			return ec.marshalNProjectEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProjectEdgeᚄ(ctx, selections, v)
 		},
@@ -10861,7 +10733,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_edges(_ context.Conte
 }
 
 func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10871,7 +10743,6 @@ func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, fie
 		func(ctx context.Context) (any, error) {
 			return obj.PageInfo, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
 		},
@@ -10900,7 +10771,7 @@ func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, f
 }
 
 func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10910,7 +10781,6 @@ func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return obj.Node, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -10932,7 +10802,7 @@ func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, fie
 }
 
 func (ec *executionContext) _ProtectEnvironmentPayload_protectedEnvironment(ctx context.Context, field graphql.CollectedField, obj *model.ProtectEnvironmentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10942,7 +10812,6 @@ func (ec *executionContext) _ProtectEnvironmentPayload_protectedEnvironment(ctx 
 		func(ctx context.Context) (any, error) {
 			return obj.ProtectedEnvironment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.ProtectedEnvironment) graphql.Marshaler {
 			return ec.marshalNProtectedEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironment(ctx, selections, v)
 		},
@@ -10971,7 +10840,7 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_name(_ context.Con
 }
 
 func (ec *executionContext) _ProtectedEnvironment_deployAccessLevels(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10981,7 +10850,6 @@ func (ec *executionContext) _ProtectedEnvironment_deployAccessLevels(ctx context
 		func(ctx context.Context) (any, error) {
 			return obj.DeployAccessLevels, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []store.Rule) graphql.Marshaler {
 			return ec.marshalNAccessRule2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐRuleᚄ(ctx, selections, v)
 		},
@@ -11003,7 +10871,7 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_deployAccessLevels
 }
 
 func (ec *executionContext) _ProtectedEnvironment_approvalRules(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11013,7 +10881,6 @@ func (ec *executionContext) _ProtectedEnvironment_approvalRules(ctx context.Cont
 		func(ctx context.Context) (any, error) {
 			return obj.ApprovalRules, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []store.ApprovalRule) graphql.Marshaler {
 			return ec.marshalNApprovalRule2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalRuleᚄ(ctx, selections, v)
 		},
@@ -11035,7 +10902,7 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_approvalRules(_ co
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11046,7 +10913,6 @@ func (ec *executionContext) _Query_node(ctx context.Context, field graphql.Colle
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
 			return ec.marshalONode2githubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
 		},
@@ -11081,7 +10947,7 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11092,7 +10958,6 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Node) graphql.Marshaler {
 			return ec.marshalNNode2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
 		},
@@ -11127,7 +10992,7 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query_currentUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11137,7 +11002,6 @@ func (ec *executionContext) _Query_currentUser(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().CurrentUser(ctx)
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -11159,7 +11023,7 @@ func (ec *executionContext) fieldContext_Query_currentUser(_ context.Context, fi
 }
 
 func (ec *executionContext) _Query_project(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11170,7 +11034,6 @@ func (ec *executionContext) _Query_project(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Project(ctx, fc.Args["id"].(string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalOProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -11205,7 +11068,7 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 }
 
 func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11216,7 +11079,6 @@ func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Projects(ctx, fc.Args["search"].(*string), fc.Args["membership"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectConnection) graphql.Marshaler {
 			return ec.marshalNProjectConnection2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProjectConnection(ctx, selections, v)
 		},
@@ -11251,7 +11113,7 @@ func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Query_user(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11262,7 +11124,6 @@ func (ec *executionContext) _Query_user(ctx context.Context, field graphql.Colle
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().User(ctx, fc.Args["id"].(*string), fc.Args["username"].(*string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalOUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -11297,7 +11158,7 @@ func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Query_group(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11308,7 +11169,6 @@ func (ec *executionContext) _Query_group(ctx context.Context, field graphql.Coll
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Group(ctx, fc.Args["id"].(string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Group) graphql.Marshaler {
 			return ec.marshalOGroup2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐGroup(ctx, selections, v)
 		},
@@ -11343,7 +11203,7 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11354,7 +11214,6 @@ func (ec *executionContext) _Query___type(ctx context.Context, field graphql.Col
 			fc := graphql.GetFieldContext(ctx)
 			return ec.IntrospectType(fc.Args["name"].(string))
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -11389,7 +11248,7 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 }
 
 func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11399,7 +11258,6 @@ func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return ec.IntrospectSchema()
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Schema) graphql.Marshaler {
 			return ec.marshalO__Schema2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐSchema(ctx, selections, v)
 		},
@@ -11421,7 +11279,7 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11431,7 +11289,6 @@ func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Cont
 		func(ctx context.Context) (any, error) {
 			return obj.Project, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -11453,7 +11310,7 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(_ co
 }
 
 func (ec *executionContext) _RevokeAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.RevokeAccessTokenPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11463,7 +11320,6 @@ func (ec *executionContext) _RevokeAccessTokenPayload_accessToken(ctx context.Co
 		func(ctx context.Context) (any, error) {
 			return obj.AccessToken, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.AccessToken) graphql.Marshaler {
 			return ec.marshalNAccessToken2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐAccessToken(ctx, selections, v)
 		},
@@ -11485,7 +11341,7 @@ func (ec *executionContext) fieldContext_RevokeAccessTokenPayload_accessToken(_ 
 }
 
 func (ec *executionContext) _StopEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.StopEnvironmentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11495,7 +11351,6 @@ func (ec *executionContext) _StopEnvironmentPayload_environment(ctx context.Cont
 		func(ctx context.Context) (any, error) {
 			return obj.Environment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -11524,7 +11379,7 @@ func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_message(_ 
 }
 
 func (ec *executionContext) _StopStaleEnvironmentsPayload_environments(ctx context.Context, field graphql.CollectedField, obj *model.StopStaleEnvironmentsPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11534,7 +11389,6 @@ func (ec *executionContext) _StopStaleEnvironmentsPayload_environments(ctx conte
 		func(ctx context.Context) (any, error) {
 			return obj.Environments, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentᚄ(ctx, selections, v)
 		},
@@ -11648,7 +11502,7 @@ func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx cont
 }
 
 func (ec *executionContext) _UnlinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UnlinkMergeRequestsPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11658,7 +11512,6 @@ func (ec *executionContext) _UnlinkMergeRequestsPayload_deployment(ctx context.C
 		func(ctx context.Context) (any, error) {
 			return obj.Deployment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -11687,7 +11540,7 @@ func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(_ cont
 }
 
 func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateDeploymentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11697,7 +11550,6 @@ func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Cont
 		func(ctx context.Context) (any, error) {
 			return obj.Deployment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Deployment) graphql.Marshaler {
 			return ec.marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeployment(ctx, selections, v)
 		},
@@ -11719,7 +11571,7 @@ func (ec *executionContext) fieldContext_UpdateDeploymentPayload_deployment(_ co
 }
 
 func (ec *executionContext) _UpdateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateEnvironmentPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11729,7 +11581,6 @@ func (ec *executionContext) _UpdateEnvironmentPayload_environment(ctx context.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Environment, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Environment) graphql.Marshaler {
 			return ec.marshalNEnvironment2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironment(ctx, selections, v)
 		},
@@ -11751,7 +11602,7 @@ func (ec *executionContext) fieldContext_UpdateEnvironmentPayload_environment(_ 
 }
 
 func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11761,7 +11612,6 @@ func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return obj.Project, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.Project) graphql.Marshaler {
 			return ec.marshalNProject2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProject(ctx, selections, v)
 		},
@@ -11783,7 +11633,7 @@ func (ec *executionContext) fieldContext_UpdateProjectPayload_project(_ context.
 }
 
 func (ec *executionContext) _UpdateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.UpdateUserPayload) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11793,7 +11643,6 @@ func (ec *executionContext) _UpdateUserPayload_user(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return obj.User, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
 			return ec.marshalNUser2ᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUser(ctx, selections, v)
 		},
@@ -11815,7 +11664,7 @@ func (ec *executionContext) fieldContext_UpdateUserPayload_user(_ context.Contex
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11825,7 +11674,6 @@ func (ec *executionContext) _User_id(ctx context.Context, field graphql.Collecte
 		func(ctx context.Context) (any, error) {
 			return obj.ID, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
 			return ec.marshalNID2int64(ctx, selections, v)
 		},
@@ -11943,7 +11791,7 @@ func (ec *executionContext) fieldContext___Directive_name(_ context.Context, fie
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11953,7 +11801,6 @@ func (ec *executionContext) ___Directive_description(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.Description(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -11973,7 +11820,7 @@ func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Cont
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11983,7 +11830,6 @@ func (ec *executionContext) ___Directive_locations(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return obj.Locations, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
 			return ec.marshalN__DirectiveLocation2ᚕstringᚄ(ctx, selections, v)
 		},
@@ -11996,7 +11842,7 @@ func (ec *executionContext) fieldContext___Directive_locations(_ context.Context
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12006,7 +11852,6 @@ func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return obj.Args, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
 			return ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx, selections, v)
 		},
@@ -12048,7 +11893,7 @@ func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, fie
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12058,7 +11903,6 @@ func (ec *executionContext) ___EnumValue_description(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.Description(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12071,7 +11915,7 @@ func (ec *executionContext) fieldContext___EnumValue_description(_ context.Conte
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12081,7 +11925,6 @@ func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field
 		func(ctx context.Context) (any, error) {
 			return obj.IsDeprecated(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -12094,7 +11937,7 @@ func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Cont
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12104,7 +11947,6 @@ func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, 
 		func(ctx context.Context) (any, error) {
 			return obj.DeprecationReason(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12124,7 +11966,7 @@ func (ec *executionContext) fieldContext___Field_name(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12134,7 +11976,6 @@ func (ec *executionContext) ___Field_description(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return obj.Description(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12147,7 +11988,7 @@ func (ec *executionContext) fieldContext___Field_description(_ context.Context, 
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12157,7 +11998,6 @@ func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return obj.Args, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
 			return ec.marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx, selections, v)
 		},
@@ -12192,7 +12032,7 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12202,7 +12042,6 @@ func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return obj.Type, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -12224,7 +12063,7 @@ func (ec *executionContext) fieldContext___Field_type(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12234,7 +12073,6 @@ func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return obj.IsDeprecated(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -12247,7 +12085,7 @@ func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context,
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12257,7 +12095,6 @@ func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return obj.DeprecationReason(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12277,7 +12114,7 @@ func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12287,7 +12124,6 @@ func (ec *executionContext) ___InputValue_description(ctx context.Context, field
 		func(ctx context.Context) (any, error) {
 			return obj.Description(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12300,7 +12136,7 @@ func (ec *executionContext) fieldContext___InputValue_description(_ context.Cont
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12310,7 +12146,6 @@ func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.Type, nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -12339,7 +12174,7 @@ func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12349,7 +12184,6 @@ func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return obj.IsDeprecated(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -12362,7 +12196,7 @@ func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12372,7 +12206,6 @@ func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context,
 		func(ctx context.Context) (any, error) {
 			return obj.DeprecationReason(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12385,7 +12218,7 @@ func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ contex
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12395,7 +12228,6 @@ func (ec *executionContext) ___Schema_description(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return obj.Description(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12408,7 +12240,7 @@ func (ec *executionContext) fieldContext___Schema_description(_ context.Context,
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12418,7 +12250,6 @@ func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return obj.Types(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
 			return ec.marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx, selections, v)
 		},
@@ -12440,7 +12271,7 @@ func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12450,7 +12281,6 @@ func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.QueryType(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -12472,7 +12302,7 @@ func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, f
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12482,7 +12312,6 @@ func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return obj.MutationType(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -12504,7 +12333,7 @@ func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12514,7 +12343,6 @@ func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return obj.SubscriptionType(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -12536,7 +12364,7 @@ func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Con
 }
 
 func (ec *executionContext) ___Schema_directives(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12546,7 +12374,6 @@ func (ec *executionContext) ___Schema_directives(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return obj.Directives(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
 			return ec.marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx, selections, v)
 		},
@@ -12568,7 +12395,7 @@ func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, 
 }
 
 func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12578,7 +12405,6 @@ func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return obj.Kind(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalN__TypeKind2string(ctx, selections, v)
 		},
@@ -12591,7 +12417,7 @@ func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field gr
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12601,7 +12427,6 @@ func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return obj.Name(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12614,7 +12439,7 @@ func (ec *executionContext) fieldContext___Type_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12624,7 +12449,6 @@ func (ec *executionContext) ___Type_description(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.Description(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12637,7 +12461,7 @@ func (ec *executionContext) fieldContext___Type_description(_ context.Context, f
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12647,7 +12471,6 @@ func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return obj.SpecifiedByURL(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -12660,7 +12483,7 @@ func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12671,7 +12494,6 @@ func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return obj.Fields(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Field) graphql.Marshaler {
 			return ec.marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐFieldᚄ(ctx, selections, v)
 		},
@@ -12706,7 +12528,7 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 }
 
 func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12716,7 +12538,6 @@ func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.Interfaces(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
 			return ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx, selections, v)
 		},
@@ -12738,7 +12559,7 @@ func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, fi
 }
 
 func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12748,7 +12569,6 @@ func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return obj.PossibleTypes(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
 			return ec.marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx, selections, v)
 		},
@@ -12770,7 +12590,7 @@ func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context,
 }
 
 func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12781,7 +12601,6 @@ func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphq
 			fc := graphql.GetFieldContext(ctx)
 			return obj.EnumValues(fc.Args["includeDeprecated"].(bool)), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {
 			return ec.marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx, selections, v)
 		},
@@ -12816,7 +12635,7 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 }
 
 func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12826,7 +12645,6 @@ func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.InputFields(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
 			return ec.marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx, selections, v)
 		},
@@ -12848,7 +12666,7 @@ func (ec *executionContext) fieldContext___Type_inputFields(_ context.Context, f
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12858,7 +12676,6 @@ func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.OfType(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *introspection.Type) graphql.Marshaler {
 			return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, selections, v)
 		},
@@ -12880,7 +12697,7 @@ func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field 
 }
 
 func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return resolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12890,7 +12707,6 @@ func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return obj.IsOneOf(), nil
 		},
-		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalOBoolean2bool(ctx, selections, v)
 		},

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // collectedFields answers what graphql.CollectFields answers, for every
@@ -107,4 +109,100 @@ func TestFieldSetWritesWhatGqlgenWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resolveField answers as graphql.ResolveField does without field
+// middleware: the same value or null, the same errors at the same paths,
+// for a resolver that answers, fails, answers nothing, panics, answers a
+// marshaler or a value of another type, in fields that may and may not be
+// null.
+func TestResolveFieldIsGqlgens(t *testing.T) {
+	type answer struct {
+		value any
+		err   error
+		panic bool
+	}
+	for _, tc := range []struct {
+		name   string
+		answer answer
+		// nonNull is the field's type; elementNonNull a FieldContext's
+		// NonNull, which gqlgen sets for the items of a list of non-null.
+		nonNull, elementNonNull bool
+	}{
+		{"Value", answer{value: "main"}, true, false},
+		{"Error", answer{err: fmt.Errorf("not allowed")}, false, false},
+		{"ErrorInNonNull", answer{err: fmt.Errorf("not allowed")}, true, false},
+		{"ErrorInNonNullElement", answer{err: fmt.Errorf("not allowed")}, false, true},
+		{"NilInNullable", answer{}, false, false},
+		{"NilInNonNull", answer{}, true, false},
+		{"NilInNonNullElement", answer{}, false, true},
+		{"NilInBoth", answer{}, true, true},
+		{"Panic", answer{panic: true}, false, false},
+		{"PanicInNonNull", answer{panic: true}, true, false},
+		{"Marshaler", answer{value: graphql.MarshalString("as is")}, true, false},
+		{"OtherType", answer{value: 42}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(resolve func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
+				fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+				resolver func(context.Context) (any, error),
+				marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler) (string, gqlerror.List) {
+				oc := &graphql.OperationContext{
+					RecoverFunc: func(ctx context.Context, err any) error { return fmt.Errorf("internal system error: %v", err) },
+					// What gqlgen's executor sets without field middleware.
+					ResolverMiddleware: func(ctx context.Context, next graphql.Resolver) (any, error) { return next(ctx) },
+				}
+				ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, oc.RecoverFunc)
+				ctx = graphql.WithOperationContext(ctx, oc)
+				ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: &ast.Field{Alias: "deployment", Name: "deployment"}}})
+				field := graphql.CollectedField{Field: &ast.Field{Alias: "ref", Name: "ref"}}
+				m := resolve(ctx, oc, field,
+					func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+						return &graphql.FieldContext{Object: "Deployment", Field: field, NonNull: tc.elementNonNull}, nil
+					},
+					func(ctx context.Context) (any, error) {
+						if tc.answer.panic {
+							panic("boom")
+						}
+						return tc.answer.value, tc.answer.err
+					},
+					func(ctx context.Context, _ ast.SelectionSet, v string) graphql.Marshaler {
+						return graphql.MarshalString(v)
+					})
+				var out bytes.Buffer
+				switch m {
+				case graphql.Null:
+					out.WriteString("Null")
+				case graphql.RequiredNull:
+					out.WriteString("RequiredNull")
+				default:
+					m.MarshalGQL(&out)
+				}
+				return out.String(), graphql.GetErrors(ctx)
+			}
+			got, gotErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
+				fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+				resolver func(context.Context) (any, error),
+				marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
+				return resolveField(ctx, oc, field, fieldContext, resolver, marshal, true, tc.nonNull)
+			})
+			want, wantErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
+				fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+				resolver func(context.Context) (any, error),
+				marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
+				return graphql.ResolveField(ctx, oc, field, fieldContext, resolver, nil, marshal, true, tc.nonNull)
+			})
+			if got != want || gotErrs.Error() != wantErrs.Error() || fmt.Sprint(pathsOf(gotErrs)) != fmt.Sprint(pathsOf(wantErrs)) {
+				t.Errorf("got %s with errors %v at %v\nwant %s with errors %v at %v", got, gotErrs, pathsOf(gotErrs), want, wantErrs, pathsOf(wantErrs))
+			}
+		})
+	}
+}
+
+func pathsOf(errs gqlerror.List) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Path.String())
+	}
+	return out
 }
