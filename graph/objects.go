@@ -4,27 +4,35 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
+	"weak"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// collectedFields keeps, for one operation, the fields collected for each
-// object's selection set (graph/generate has every object's marshaler ask
-// it). gqlgen keeps them too, but finds them by a key it hashes and
-// allocates anew for every object written: some 330 times for a page of
-// 50 deployments, which has a dozen selection sets. Here the key is the
-// selection set's address and length and the implementors list's address,
-// which stay put while the operation runs.
+// collectedFields finds, for one operation, the fields of each object's
+// selection set (graph/generate has every object's marshaler ask it).
+// gqlgen keeps them per operation too, but finds them by a key it hashes
+// and allocates anew for every object written: some 330 times for a page
+// of 50 deployments, which has a dozen selection sets. Here the key is the
+// selection set's address and length and the implementors list's address.
+//
+// The fields of a selection without directives do not depend on the
+// operation's variables, only on its document, which the query cache
+// shares between the operations that send the same text: those are kept
+// with the document (see documentFields), so that a dashboard's repeated
+// query collects them once. The others are kept for the operation.
 type collectedFields struct {
-	mu   sync.RWMutex
-	kept map[collectedKey][]graphql.CollectedField
+	own      fieldsMemo
+	document atomic.Pointer[fieldsMemo] // found on first use
 }
 
-// collectedKey names one selection set of an operation under one object
+// collectedKey names one selection set of a document under one object
 // type's implementors (an interface's selection is collected once per
 // type it resolves to).
 type collectedKey struct {
@@ -33,23 +41,105 @@ type collectedKey struct {
 	implementors *string
 }
 
+type fieldsMemo struct {
+	mu   sync.RWMutex
+	kept map[collectedKey][]graphql.CollectedField
+}
+
+func (m *fieldsMemo) get(key collectedKey) ([]graphql.CollectedField, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	fields, ok := m.kept[key]
+	return fields, ok
+}
+
+func (m *fieldsMemo) put(key collectedKey, fields []graphql.CollectedField) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kept == nil {
+		m.kept = make(map[collectedKey][]graphql.CollectedField)
+	}
+	m.kept[key] = fields
+}
+
 // of is graphql.CollectFields(op, sel, implementors).
 func (c *collectedFields) of(op *graphql.OperationContext, sel ast.SelectionSet, implementors []string) []graphql.CollectedField {
 	key := collectedKey{unsafe.SliceData(sel), len(sel), unsafe.SliceData(implementors)}
-	c.mu.RLock()
-	fields, ok := c.kept[key]
-	c.mu.RUnlock()
-	if ok {
+	document := c.document.Load()
+	if document == nil && op.Doc != nil {
+		document = fieldsOfDocument(op.Doc)
+		c.document.Store(document)
+	}
+	if document != nil {
+		if fields, ok := document.get(key); ok {
+			return fields
+		}
+	}
+	if fields, ok := c.own.get(key); ok {
 		return fields
 	}
-	fields = graphql.CollectFields(op, sel, implementors)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.kept == nil {
-		c.kept = make(map[collectedKey][]graphql.CollectedField)
+	fields := graphql.CollectFields(op, sel, implementors)
+	if document != nil && !hasDirectives(op.Doc, sel, nil) {
+		document.put(key, fields)
+	} else {
+		c.own.put(key, fields)
 	}
-	c.kept[key] = fields
 	return fields
+}
+
+// documentFields holds the fields of the selections without directives of
+// each parsed query document, for as long as the document lives: it is
+// keyed by a weak pointer to the document (which a later document at the
+// same address does not share), and the entry is removed once the
+// document is collected.
+var documentFields sync.Map // weak.Pointer[ast.QueryDocument] → *fieldsMemo
+
+func fieldsOfDocument(doc *ast.QueryDocument) *fieldsMemo {
+	key := weak.Make(doc)
+	if m, ok := documentFields.Load(key); ok {
+		return m.(*fieldsMemo)
+	}
+	m, loaded := documentFields.LoadOrStore(key, &fieldsMemo{})
+	if !loaded {
+		runtime.AddCleanup(doc, func(key weak.Pointer[ast.QueryDocument]) { documentFields.Delete(key) }, key)
+	}
+	return m.(*fieldsMemo)
+}
+
+// hasDirectives reports whether a field or fragment of sel, or of the
+// fragments it spreads, has a directive: @include, @skip and @defer make
+// the fields collected depend on the operation's variables.
+func hasDirectives(doc *ast.QueryDocument, sel ast.SelectionSet, spread map[string]bool) bool {
+	for _, s := range sel {
+		switch s := s.(type) {
+		case *ast.Field:
+			if len(s.Directives) > 0 {
+				return true
+			}
+		case *ast.InlineFragment:
+			if len(s.Directives) > 0 || hasDirectives(doc, s.SelectionSet, spread) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if len(s.Directives) > 0 {
+				return true
+			}
+			if spread[s.Name] {
+				continue
+			}
+			if spread == nil {
+				spread = map[string]bool{}
+			}
+			spread[s.Name] = true
+			f := doc.Fragments.ForName(s.Name)
+			if f == nil || len(f.Directives) > 0 || hasDirectives(doc, f.SelectionSet, spread) {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // fieldSet is an object as its marshaler fills it in and the response

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+	"weak"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
@@ -17,8 +20,9 @@ import (
 // collectedFields answers what graphql.CollectFields answers, for every
 // selection set and type of an operation (an interface's selection set
 // under each type it resolves to, fields kept or dropped by @include and
-// @skip with the operation's variables, fragments spread and inline), and
-// asks gqlgen once per selection set and type.
+// @skip with the operation's variables, fragments spread and inline). The
+// fields of a selection without directives are kept with the document, for
+// the next operation on it; the others only for their operation.
 func TestCollectedFieldsAreWhatGqlgenCollects(t *testing.T) {
 	const query = `query($full: Boolean!, $brief: Boolean!) {
   nodes(ids: ["gid://deploygraph/Deployment/1", "gid://deploygraph/Environment/1"]) {
@@ -28,33 +32,77 @@ func TestCollectedFieldsAreWhatGqlgenCollects(t *testing.T) {
     ... on Environment { name tier @include(if: $full) }
     ...named
   }
+  again: nodes(ids: ["gid://deploygraph/Deployment/1"]) { id ... on Deployment { iid } ...named }
 }
 fragment named on Deployment { sha iid }`
 	doc, errs := gqlparser.LoadQuery(parsedSchema, query)
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	nodes := doc.Operations[0].SelectionSet[0].(*ast.Field).SelectionSet
-	for _, vars := range []map[string]any{
+	withDirectives := doc.Operations[0].SelectionSet[0].(*ast.Field).SelectionSet
+	without := doc.Operations[0].SelectionSet[1].(*ast.Field).SelectionSet
+	types := [][]string{deploymentImplementors, environmentImplementors}
+	var first []string
+	for i, vars := range []map[string]any{
 		{"full": true, "brief": false},
 		{"full": false, "brief": true},
 	} {
 		t.Run(fmt.Sprint(vars), func(t *testing.T) {
 			op := &graphql.OperationContext{RawQuery: query, Variables: vars, Doc: doc}
-			var c collectedFields
+			var c collectedFields // as each operation's execution context has
 			for round := range 2 {
-				for _, implementors := range [][]string{deploymentImplementors, environmentImplementors} {
-					got := c.of(op, nodes, implementors)
-					want := graphql.CollectFields(op, nodes, implementors)
-					if !reflect.DeepEqual(names(got), names(want)) {
-						t.Errorf("round %d, %v: collected %v, want %v", round, implementors, names(got), names(want))
+				for _, sel := range []ast.SelectionSet{withDirectives, without} {
+					for _, implementors := range types {
+						got := c.of(op, sel, implementors)
+						want := graphql.CollectFields(op, sel, implementors)
+						if !reflect.DeepEqual(names(got), names(want)) {
+							t.Errorf("round %d, %v: collected %v, want %v", round, implementors, names(got), names(want))
+						}
 					}
 				}
 			}
-			if len(c.kept) != 2 {
-				t.Errorf("kept %d selection sets, want 2 (one per type)", len(c.kept))
+			if len(c.own.kept) != 2 || len(fieldsOfDocument(doc).kept) != 2 {
+				t.Errorf("kept %d selections for the operation and %d for the document, want 2 and 2", len(c.own.kept), len(fieldsOfDocument(doc).kept))
+			}
+			got := names(c.of(op, withDirectives, deploymentImplementors))
+			if i == 0 {
+				first = got
+			} else if reflect.DeepEqual(got, first) {
+				t.Errorf("both variable sets collected %v: the test shows nothing", got)
 			}
 		})
+	}
+}
+
+// What is kept for a document goes when the document does.
+func TestDocumentFieldsGoWithTheirDocument(t *testing.T) {
+	kept := func() (weak.Pointer[ast.QueryDocument], string) {
+		doc, errs := gqlparser.LoadQuery(parsedSchema, `{ nodes(ids: []) { id } }`)
+		if errs != nil {
+			t.Fatal(errs)
+		}
+		op := &graphql.OperationContext{Doc: doc}
+		var c collectedFields
+		c.of(op, doc.Operations[0].SelectionSet[0].(*ast.Field).SelectionSet, deploymentImplementors)
+		if _, ok := documentFields.Load(weak.Make(doc)); !ok {
+			return weak.Pointer[ast.QueryDocument]{}, "nothing was kept for the document"
+		}
+		return weak.Make(doc), ""
+	}
+	key, problem := kept()
+	if problem != "" {
+		t.Fatal(problem)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		if _, ok := documentFields.Load(key); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fields of a collected document are still kept")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -46,8 +46,10 @@
 //
 // Sixth, every object written finds the fields of its selection in a
 // cache of the operation, which gqlgen keys by a hash it allocates anew
-// each time; here the operation's execution context keeps them by the
-// selection's address (see collectedFields). The object is then filled in
+// each time; here the operation's execution context finds them by the
+// selection's address, kept with the parsed document (which repeated
+// queries share) when no directive makes them depend on the variables
+// (see collectedFields). The object is then filled in
 // and written as a fieldSet: gqlgen's field set without what @defer and
 // fields resolved side by side need, one allocation instead of two and no
 // map of the names written.
