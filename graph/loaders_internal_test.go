@@ -5,7 +5,9 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,5 +148,38 @@ func TestLoaderCountsOnlyListBatchesAsWaiting(t *testing.T) {
 	defer mu.Unlock()
 	if want := map[int]bool{1: false, 2: true}; !maps.Equal(waited, want) {
 		t.Fatalf("waited by batch size %v, want %v", waited, want)
+	}
+}
+
+// A list's batch is read on a goroutine of itemWorkers; a panic in the
+// read fails the batch's keys, as the library fails them for a panic in
+// its own goroutine, and does not take the server down.
+func TestListBatchPanicFailsItsKeys(t *testing.T) {
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter,
+		func(ctx context.Context, err any) error { return errors.New("internal system error") })
+	q := &quietTimer{}
+	l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+		panic("the store failed")
+	})
+	ctx = WithOperation(ctx, func() *Loaders { return &Loaders{quiet: q} })
+	loadersFrom(ctx)
+	var failed atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		marshalItems(ctx, 3, func(ctx context.Context, i int) graphql.Marshaler {
+			if _, err := l.Load(ctx, i)(); err != nil && strings.Contains(err.Error(), "the store failed") {
+				failed.Add(1)
+			}
+			return graphql.Null
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the items never got an answer")
+	}
+	if failed.Load() != 3 {
+		t.Errorf("%d of 3 items got the batch's panic as their error", failed.Load())
 	}
 }
