@@ -39,23 +39,26 @@ var (
 // maxBatch bounds one batch's read transaction.
 const maxBatch = 1000
 
-// batchBuffer is how many keys a batch's intake holds before Load waits for
-// the batch's goroutine to take them. The library's default (1000) is a
-// buffer of 8 KiB made for every batch; a page has at most 100 items.
-const batchBuffer = 128
-
-// Loader is a dataloader whose batches also end at the request's next quiet
-// moment (see BatchQuiet). It is made on its first use: a request uses a
-// few of its two dozen loaders, and a mutation often none.
+// Loader is a request's dataloader for one kind of lookup: outside lists
+// it reads at once; inside them it gathers a batch from the items, sent
+// when every goroutine of the request waits, at the request's next quiet
+// moment (see BatchQuiet), or BatchWait after its first key.
+//
+// It gathers its batches itself rather than through the dataloader
+// library's batcher, which takes a channel send per key, a goroutine per
+// batch, and that goroutine's stack grown a copy at a time through the
+// store's deep calls: a batch is read on a goroutine of itemWorkers, whose
+// stacks have grown already.
 type Loader[K comparable, V any] struct {
-	once   sync.Once
-	loader atomic.Pointer[dataloader.Loader[K, V]]
-	name   string
-	fetch  dataloader.BatchFunc[K, V]
-	quiet  *quietTimer
+	name  string
+	fetch dataloader.BatchFunc[K, V]
+	quiet *quietTimer
 	// waiting is set while the batch being gathered waits for the other
 	// items of a list, for the metrics.
 	waiting atomic.Bool
+
+	gatherMu sync.Mutex
+	gather   *listBatch[K, V] // being gathered; nil when none is
 
 	// known answers the keys already read, by a map lookup: a page's items
 	// look up what the page prefetched, a few hundred lookups, and the
@@ -66,16 +69,6 @@ type Loader[K comparable, V any] struct {
 	// waiters counts, by key, the goroutines that will wait for its batch
 	// (see await).
 	waiters map[K]int
-}
-
-func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
-	l.once.Do(func() {
-		l.loader.Store(dataloader.NewBatchedLoader(l.batch,
-			dataloader.WithWait[K, V](BatchWait),
-			dataloader.WithBatchCapacity[K, V](maxBatch),
-			dataloader.WithInputCapacity[K, V](batchBuffer)))
-	})
-	return l.loader.Load()
 }
 
 // Load asks for one key: at once outside lists, else with the other items'
@@ -91,7 +84,7 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 	if thunk, ok := l.await(key); ok {
 		return thunk
 	}
-	thunk := l.get().Load(ctx, key)
+	thunk := l.enqueue(ctx, key)
 	l.gathering()
 	op := operationOf(ctx)
 	return func() (V, error) {
@@ -127,21 +120,18 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 		return func() ([]V, []error) { return values, errs }
 	}
 	thunks := make([]dataloader.Thunk[V], len(keys))
-	var loader *dataloader.Loader[K, V]
+	gathered := false
 	for i, key := range keys {
 		var ok bool
 		if thunks[i], ok = l.lookup(key); ok {
 			continue
 		}
-		if loader == nil {
-			loader = l.get()
-		}
-		thunks[i] = loader.Load(ctx, key)
+		thunks[i], gathered = l.enqueue(ctx, key), true
 	}
 	// A goroutine waiting here stays counted as resolving (see
 	// operation.pause): its keys may fall in several batches, so it is sent
 	// at the quiet moment.
-	if loader != nil {
+	if gathered {
 		l.gathering()
 	}
 	return func() ([]V, []error) {
@@ -256,11 +246,91 @@ func (l *Loader[K, V]) woken(keys []K) (waiters int) {
 	return waiters
 }
 
-// flush sends the batch being gathered, if the loader was ever used.
+// flush sends the batch being gathered, if there is one.
 func (l *Loader[K, V]) flush() {
-	if d := l.loader.Load(); d != nil {
-		d.Flush()
+	l.gatherMu.Lock()
+	b := l.gather
+	l.gatherMu.Unlock()
+	if b != nil {
+		l.send(b)
 	}
+}
+
+// listBatch is a batch being gathered for the items of a list: its keys,
+// each once, and once it is read, what was read.
+type listBatch[K comparable, V any] struct {
+	ctx   context.Context // its first key's
+	keys  []K
+	at    map[K]int     // a key's place in keys
+	timer *time.Timer   // sends it BatchWait after its first key
+	done  chan struct{} // closed once read
+
+	results []*dataloader.Result[V]
+	failure error // a panic in the read
+}
+
+// enqueue adds key to the batch being gathered, starting one if none is,
+// and returns what waits for its result.
+func (l *Loader[K, V]) enqueue(ctx context.Context, key K) dataloader.Thunk[V] {
+	l.gatherMu.Lock()
+	b := l.gather
+	if b == nil {
+		b = &listBatch[K, V]{ctx: ctx, at: map[K]int{}, done: make(chan struct{})}
+		b.timer = time.AfterFunc(BatchWait, func() { l.send(b) })
+		l.gather = b
+	}
+	i, ok := b.at[key]
+	if !ok {
+		i = len(b.keys)
+		b.at[key] = i
+		b.keys = append(b.keys, key)
+	}
+	full := len(b.keys) >= maxBatch
+	l.gatherMu.Unlock()
+	if full {
+		l.send(b)
+	}
+	return func() (V, error) {
+		<-b.done
+		return b.result(i)
+	}
+}
+
+// send reads batch b on a goroutine of itemWorkers, unless it was sent
+// already, and wakes its waiters once it is read. A panic in the read
+// fails its keys.
+func (l *Loader[K, V]) send(b *listBatch[K, V]) {
+	l.gatherMu.Lock()
+	if l.gather != b {
+		l.gatherMu.Unlock()
+		return
+	}
+	l.gather = nil
+	l.gatherMu.Unlock()
+	b.timer.Stop()
+	waited := l.waiting.Swap(false)
+	itemWorkers.run(func() {
+		defer close(b.done)
+		defer func() {
+			if r := recover(); r != nil {
+				b.failure = fmt.Errorf("loader %s: panic while reading a batch: %v", l.name, r)
+			}
+		}()
+		b.results = l.readBatch(b.ctx, b.keys, waited)
+	})
+}
+
+// result is what the read answered for the i-th key; a key the read left
+// out (it answered fewer keys than it was given) fails.
+func (b *listBatch[K, V]) result(i int) (V, error) {
+	var none V
+	switch {
+	case b.failure != nil:
+		return none, b.failure
+	case i >= len(b.results) || b.results[i] == nil:
+		return none, fmt.Errorf("loader: no result for key %v", b.keys[i])
+	}
+	return b.results[i].Data, b.results[i].Error
 }
 
 // quietTimer flushes every loader of a request once lookups stop arriving.
@@ -363,32 +433,6 @@ func newLoader[K comparable, V any](q *quietTimer, name string, fetch dataloader
 	l := &Loader[K, V]{quiet: q, name: name, fetch: fetch}
 	q.loaders = append(q.loaders, l)
 	return l
-}
-
-// batch is the library's batch function: its batches were gathered for
-// the items of a list, and may have waited for them. The library calls it
-// on a goroutine it starts for each batch, whose stack would grow a copy
-// at a time through the store's deep calls (bbolt's, the decoder's): a
-// twenty-fifth of q2's CPU. The read runs on a goroutine of itemWorkers
-// instead, whose stacks have grown already, and a panic in it is raised
-// again here, where the library turns it into the batch's error.
-func (l *Loader[K, V]) batch(ctx context.Context, keys []K) []*dataloader.Result[V] {
-	waited := l.waiting.Swap(false)
-	var (
-		results []*dataloader.Result[V]
-		failure any
-	)
-	done := make(chan struct{})
-	itemWorkers.run(func() {
-		defer close(done)
-		defer func() { failure = recover() }()
-		results = l.readBatch(ctx, keys, waited)
-	})
-	<-done
-	if failure != nil {
-		panic(failure)
-	}
-	return results
 }
 
 // readBatch reads keys from the store, keeps what it read, and tells the

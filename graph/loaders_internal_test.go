@@ -68,8 +68,8 @@ func TestLoaderReadsEachKeyOnce(t *testing.T) {
 }
 
 // Outside lists a lookup is read in the caller's goroutine, each missing
-// key once, without the library's batcher; inside a list it joins the
-// batch the library gathers. A batch that answers fewer keys than it was
+// key once; inside a list it joins the batch being gathered, sent when
+// flushed. A batch that answers fewer keys than it was
 // given fails the keys it left out.
 func TestLoaderReadsAtOnceOutsideLists(t *testing.T) {
 	var batches [][]int
@@ -99,17 +99,30 @@ func TestLoaderReadsAtOnceOutsideLists(t *testing.T) {
 	if want := [][]int{{1, 2, 3}, {4}, {99, 5}}; !slices.EqualFunc(batches, want, slices.Equal[[]int]) {
 		t.Fatalf("batches %v, want %v", batches, want)
 	}
-	if l.loader.Load() != nil {
-		t.Fatal("a lookup outside lists went through the library's batcher")
+	if l.gather != nil {
+		t.Fatal("a lookup outside lists gathered a batch")
 	}
 
+	quiet, wait := BatchQuiet, BatchWait
+	BatchQuiet, BatchWait = time.Hour, time.Hour // sent by flush only
+	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
 	item := 0
 	inItem := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &item})
-	if v, err := l.Load(inItem, 6)(); v != 60 || err != nil {
+	one := l.Load(inItem, 6)
+	many := l.LoadMany(inItem, []int{7, 99, 8, 6})
+	if l.gather == nil {
+		t.Fatal("lookups inside a list were read at once instead of gathered")
+	}
+	l.flush()
+	if v, err := one(); v != 60 || err != nil {
 		t.Fatalf("in a list: %v %v, want 60", v, err)
 	}
-	if l.loader.Load() == nil {
-		t.Fatal("a lookup inside a list did not go through the library's batcher")
+	values, errs = many()
+	if values[0] != 70 || errs[0] != nil || errs[1] == nil || errs[2] == nil || values[3] != 60 || errs[3] != nil {
+		t.Fatalf("short batch in a list: %v %v, want 70, errors for 99 and 8, and 60", values, errs)
+	}
+	if want := []int{6, 7, 99, 8}; !slices.Equal(batches[len(batches)-1], want) {
+		t.Fatalf("the list's batch was %v, want %v (each key once)", batches[len(batches)-1], want)
 	}
 }
 
@@ -152,8 +165,7 @@ func TestLoaderCountsOnlyListBatchesAsWaiting(t *testing.T) {
 }
 
 // A list's batch is read on a goroutine of itemWorkers; a panic in the
-// read fails the batch's keys, as the library fails them for a panic in
-// its own goroutine, and does not take the server down.
+// read fails the batch's keys and does not take the server down.
 func TestListBatchPanicFailsItsKeys(t *testing.T) {
 	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter,
 		func(ctx context.Context, err any) error { return errors.New("internal system error") })
