@@ -16,8 +16,7 @@ import (
 // When a loader reads the store. A lookup made outside any list is read at
 // once, in the caller's goroutine: an object's fields are resolved one
 // after another (see graph/generate), so nothing else of the request could
-// join its batch, and the library's batcher (two goroutines, a channel and
-// a request per key) would only pass it along.
+// join its batch.
 // Inside a list, the other items look up the same field side by side, and
 // the batch is sent as soon as every goroutine of the request waits (for a
 // batch, or for the items of a list: see operation.pause), else once no
@@ -29,8 +28,8 @@ import (
 // for a page of 50 under load). A fixed wait either splits that level into
 // several reads or, long enough to cover it, adds its full length to every
 // level. Waiting for a quiet moment dispatches as soon as the level's items
-// are all waiting, whatever the page size; the library's default of 16 ms
-// would add 16 ms to every nesting level.
+// are all waiting, whatever the page size; the dataloader library's
+// default of 16 ms would add 16 ms to every nesting level.
 var (
 	BatchQuiet = 200 * time.Microsecond
 	BatchWait  = 10 * time.Millisecond
@@ -61,9 +60,8 @@ type Loader[K comparable, V any] struct {
 	gather   *listBatch[K, V] // being gathered; nil when none is
 
 	// known answers the keys already read, by a map lookup: a page's items
-	// look up what the page prefetched, a few hundred lookups, and the
-	// library's path for a cached key (its tracer, two locks) and the
-	// quiet timer's reset cost more than that.
+	// look up what the page prefetched, a few hundred lookups, and should
+	// not gather a batch or reset the quiet timer for them.
 	knownMu sync.RWMutex
 	known   map[K]dataloader.Thunk[V]
 	// waiters counts, by key, the goroutines that will wait for its batch
@@ -111,9 +109,8 @@ func (l *Loader[K, V]) await(key K) (dataloader.Thunk[V], bool) {
 	return nil, false
 }
 
-// LoadMany asks for several keys in one batch, as Load does for one. (The
-// library's LoadMany asks for each key from a goroutine of its own, so
-// its keys may not have joined the batch when it returns.)
+// LoadMany asks for several keys in one batch, as Load does for one: they
+// have all joined the batch being gathered when it returns.
 func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkMany[V] {
 	if !inList(ctx) {
 		values, errs := l.read(ctx, keys)
@@ -200,9 +197,7 @@ func inList(ctx context.Context) bool {
 	return false
 }
 
-// Prime caches a value read by other means, unless key was read already
-// (as the library does). Every lookup asks known first, so the library's
-// own cache need not hold it.
+// Prime caches a value read by other means, unless key was read already.
 func (l *Loader[K, V]) Prime(key K, value V) {
 	if _, ok := l.lookup(key); !ok {
 		l.remember([]K{key}, []*dataloader.Result[V]{{Data: value}})
@@ -217,8 +212,8 @@ func (l *Loader[K, V]) lookup(key K) (dataloader.Thunk[V], bool) {
 	return thunk, ok
 }
 
-// remember keeps what a batch read (errors are left to the library, which
-// may read their keys again).
+// remember keeps what a batch read; a key whose read failed is read again
+// if it is asked for again.
 func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
