@@ -321,7 +321,7 @@ type LastDeploymentKey struct {
 func (s *Store) LastDeployments(ctx context.Context, keys []LastDeploymentKey) ([]*Deployment, error) {
 	out := make([]*Deployment, len(keys))
 	err := s.view(func(tx *bolt.Tx) error {
-		index, records := tx.Bucket(bktDeployIndex), tx.Bucket(bktDeployments).Cursor()
+		index, records := tx.Bucket(bktDeployIndex).Cursor(), tx.Bucket(bktDeployments).Cursor()
 		for i, k := range keys {
 			d, err := lastDeploymentIn(index, records, k.EnvironmentID, k.Status)
 			if err != nil {
@@ -335,14 +335,15 @@ func (s *Store) LastDeployments(ctx context.Context, keys []LastDeploymentKey) (
 }
 
 func lastDeployment(tx *bolt.Tx, envID int64, status DeploymentStatus) (*Deployment, error) {
-	return lastDeploymentIn(tx.Bucket(bktDeployIndex), tx.Bucket(bktDeployments).Cursor(), envID, status)
+	return lastDeploymentIn(tx.Bucket(bktDeployIndex).Cursor(), tx.Bucket(bktDeployments).Cursor(), envID, status)
 }
 
-// lastDeploymentIn is lastDeployment in the deployment index and through a
-// cursor of the deployments (see seekValue).
-func lastDeploymentIn(index *bolt.Bucket, records *bolt.Cursor, envID int64, status DeploymentStatus) (*Deployment, error) {
+// lastDeploymentIn is lastDeployment through a cursor of the deployment
+// index and one of the deployments, which a batch's lookups share (see
+// seekValue and boltSource.cursor).
+func lastDeploymentIn(index, records *bolt.Cursor, envID int64, status DeploymentStatus) (*Deployment, error) {
 	scope := envScope(envID)
-	src := boltSource{b: index, prefix: join(scope, []byte{tagByStatus, statusCode(status)})}
+	src := boltSource{b: index.Bucket(), cursor: index, prefix: join(scope, []byte{tagByStatus, statusCode(status)})}
 	if status == StatusSuccess {
 		src.prefix = join(scope, []byte{tagByStatusFinished, statusCode(status)})
 	}

@@ -270,6 +270,21 @@ func TestImportGoodDocument(t *testing.T) {
 		if last[0] == nil || last[0].ID != 41 || last[1] == nil || last[1].ID != 50 {
 			t.Errorf("LastDeployments: got %+v, want 41 and 50", last)
 		}
+		// A batch's lookups share one cursor of the index: each answers as
+		// it does alone, whatever came before it.
+		var keys []store.LastDeploymentKey
+		for _, env := range []int64{20, 9, 999, 20, 9} {
+			for _, st := range []store.DeploymentStatus{store.StatusSuccess, store.StatusFailed, store.StatusRunning, store.StatusCreated} {
+				keys = append(keys, store.LastDeploymentKey{EnvironmentID: env, Status: st})
+			}
+		}
+		batch := must(s.LastDeployments(ctx, keys))
+		for i, k := range keys {
+			alone := must(s.LastDeployments(ctx, []store.LastDeploymentKey{k}))[0]
+			if (batch[i] == nil) != (alone == nil) || batch[i] != nil && batch[i].ID != alone.ID {
+				t.Errorf("LastDeployments %+v: in a batch %+v, alone %+v", k, batch[i], alone)
+			}
+		}
 	})
 
 	t.Run("JobsPipelinesCommits", func(t *testing.T) {

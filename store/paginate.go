@@ -176,6 +176,10 @@ type boltSource struct {
 	b      *bolt.Bucket
 	prefix []byte
 	desc   bool
+	// cursor, when set, is the cursor of b that walks use, one after
+	// another (never two at once): a batch of lookups shares it, where a
+	// new cursor's first seek grows its stack, an allocation a level.
+	cursor *bolt.Cursor
 }
 
 func (s boltSource) before(a, b []byte) bool {
@@ -210,8 +214,11 @@ type boltWalker struct {
 
 // walker starts a walk strictly past from (nil: from that end), as walk.
 func (s boltSource) walker(from []byte, forward bool) *boltWalker {
-	w := &boltWalker{c: s.b.Cursor(), prefix: s.prefix, up: forward != s.desc}
-	c := w.c
+	c := s.cursor
+	if c == nil {
+		c = s.b.Cursor()
+	}
+	w := &boltWalker{c: c, prefix: s.prefix, up: forward != s.desc}
 	switch {
 	case w.up && from == nil:
 		w.k, _ = c.Seek(s.prefix)
