@@ -58,6 +58,10 @@ type Loader[K comparable, V any] struct {
 
 	gatherMu sync.Mutex
 	gather   *listBatch[K, V] // being gathered; nil when none is
+	// reading holds the keys of the batches sent and not yet read: a key
+	// asked for again meanwhile waits for that batch instead of joining
+	// the next one, which would read it again.
+	reading map[K]*listBatch[K, V]
 
 	// known answers the keys already read, by a map lookup: a page's items
 	// look up what the page prefetched, a few hundred lookups, and should
@@ -265,9 +269,18 @@ type listBatch[K comparable, V any] struct {
 }
 
 // enqueue adds key to the batch being gathered, starting one if none is,
-// and returns what waits for its result.
+// and returns what waits for its result: the result of the batch being
+// read for it, if there is one.
 func (l *Loader[K, V]) enqueue(ctx context.Context, key K) dataloader.Thunk[V] {
 	l.gatherMu.Lock()
+	if b, ok := l.reading[key]; ok {
+		l.gatherMu.Unlock()
+		i := b.at[key]
+		return func() (V, error) {
+			<-b.done
+			return b.result(i)
+		}
+	}
 	b := l.gather
 	if b == nil {
 		b = &listBatch[K, V]{ctx: ctx, at: map[K]int{}, done: make(chan struct{})}
@@ -301,11 +314,18 @@ func (l *Loader[K, V]) send(b *listBatch[K, V]) {
 		return
 	}
 	l.gather = nil
+	if l.reading == nil {
+		l.reading = make(map[K]*listBatch[K, V])
+	}
+	for _, key := range b.keys {
+		l.reading[key] = b
+	}
 	l.gatherMu.Unlock()
 	b.timer.Stop()
 	waited := l.waiting.Swap(false)
 	itemWorkers.run(func() {
 		defer close(b.done)
+		defer l.doneReading(b) // what it read is known now, or failed
 		defer func() {
 			if r := recover(); r != nil {
 				b.failure = fmt.Errorf("loader %s: panic while reading a batch: %v", l.name, r)
@@ -313,6 +333,17 @@ func (l *Loader[K, V]) send(b *listBatch[K, V]) {
 		}()
 		b.results = l.readBatch(b.ctx, b.keys, waited)
 	})
+}
+
+// doneReading forgets that batch b is being read.
+func (l *Loader[K, V]) doneReading(b *listBatch[K, V]) {
+	l.gatherMu.Lock()
+	defer l.gatherMu.Unlock()
+	for _, key := range b.keys {
+		if l.reading[key] == b {
+			delete(l.reading, key)
+		}
+	}
 }
 
 // result is what the read answered for the i-th key; a key the read left

@@ -195,3 +195,43 @@ func TestListBatchPanicFailsItsKeys(t *testing.T) {
 		t.Errorf("%d of 3 items got the batch's panic as their error", failed.Load())
 	}
 }
+
+// A key of a list asked for again while its batch is being read waits for
+// that batch: it is not read a second time.
+func TestListLookupJoinsTheBatchBeingRead(t *testing.T) {
+	quiet, wait := BatchQuiet, BatchWait
+	BatchQuiet, BatchWait = time.Hour, time.Hour // sent by flush only
+	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
+	release := make(chan struct{})
+	var reads atomic.Int64
+	l := newLoader(&quietTimer{}, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+		reads.Add(1)
+		<-release
+		out := make([]*dataloader.Result[int], len(keys))
+		for i, k := range keys {
+			out[i] = &dataloader.Result[int]{Data: k * 10}
+		}
+		return out
+	})
+	item := 0
+	inItem := graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Index: &item})
+	first := l.Load(inItem, 1)
+	l.flush()
+	for deadline := time.Now().Add(10 * time.Second); reads.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch was not read")
+		}
+	}
+	again := l.Load(inItem, 1)
+	l.flush()
+	close(release)
+	if v, err := first(); v != 10 || err != nil {
+		t.Fatalf("first: %v %v", v, err)
+	}
+	if v, err := again(); v != 10 || err != nil {
+		t.Fatalf("again: %v %v", v, err)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("the key was read %d times, want once", n)
+	}
+}

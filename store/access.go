@@ -155,7 +155,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 		tok   *AccessToken
 		touch bool
 	)
-	writes := credentialWrites.Load() // before the state it describes is read
+	writes := s.signIns.writes.Load() // before the state it describes is read
 	err := s.view(func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktTokenByHash, hash)
 		if id == 0 {

@@ -572,6 +572,11 @@ func TestAuthenticateKeepsSignIns(t *testing.T) {
 			wantErrCode(t, err, "")
 		}, 1},
 		{"KeptAgain", func(*testing.T) {}, 0},
+		{"KeptWhileAnotherStoreWritesTokens", func(t *testing.T) {
+			other, _ := openWritesStore(t)
+			_, _, err := other.CreateAccessToken(ctx, store.System, devID, "elsewhere", nil)
+			wantErrCode(t, err, "")
+		}, 0},
 		{"ReadAgainAfterAUserIsRenamed", func(t *testing.T) {
 			_, err := s.UpdateUser(ctx, viewerOf(t, s, rootID), store.UserUpdate{UserID: loneID, Name: ptr("Lone Again")})
 			wantErrCode(t, err, "")

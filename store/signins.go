@@ -15,23 +15,28 @@ import (
 // recent successful sign-ins and gives one back while no such write has
 // committed since it was read.
 //
-// credentialWrites counts the committed write transactions that wrote a
-// token or a user (see putJSON). A sign-in is kept with the count read
-// before its read transaction began, so a sign-in read from a state that a
-// later commit changed never matches again. A write is counted before the
-// call that made it returns: once a revocation or a block has been
-// answered, no request that starts after it is let in by a kept sign-in.
-var credentialWrites atomic.Uint64
+// A store counts the committed write transactions that wrote a token or a
+// user (see putJSON). A sign-in is kept with the count read before its
+// read transaction began, so a sign-in read from a state that a later
+// commit changed never matches again. A write is counted before the call
+// that made it returns: once a revocation or a block has been answered, no
+// request that starts after it is let in by a kept sign-in.
+//
+// credentialWrites holds each open store's count by its bbolt file, which
+// is what putJSON has of the store.
+var credentialWrites sync.Map // *bolt.DB → *atomic.Uint64
 
 // credentialBuckets hold what Authenticate reads.
 var credentialBuckets = [][]byte{bktTokens, bktTokenByHash, bktUsers}
 
-// countCredentialWrite counts tx's commit in credentialWrites when it
-// writes to bucket, one of credentialBuckets or not.
+// countCredentialWrite counts tx's commit in its store's credential
+// writes when it writes to bucket, one of credentialBuckets or not.
 func countCredentialWrite(tx *bolt.Tx, bucket []byte) {
 	for _, b := range credentialBuckets {
 		if string(b) == string(bucket) {
-			tx.OnCommit(func() { credentialWrites.Add(1) })
+			if count, ok := credentialWrites.Load(tx.DB()); ok {
+				tx.OnCommit(func() { count.(*atomic.Uint64).Add(1) })
+			}
 			return
 		}
 	}
@@ -41,6 +46,7 @@ func countCredentialWrite(tx *bolt.Tx, bucket []byte) {
 const signInLimit = 4096
 
 type signIns struct {
+	writes atomic.Uint64 // the store's credential writes (see above)
 	mu     sync.Mutex
 	byHash map[[sha256.Size]byte]signIn
 }
@@ -48,7 +54,7 @@ type signIns struct {
 // signIn is what Authenticate decided from one token, and when it must
 // decide again.
 type signIn struct {
-	writes    uint64 // credentialWrites when it was read
+	writes    uint64 // the store's credential writes when it was read
 	user      User
 	expiresAt *time.Time // the token's
 	touchAt   time.Time  // when the token's lastUsedAt is due to be written
@@ -60,7 +66,7 @@ func (c *signIns) get(hash [sha256.Size]byte, now time.Time) (*User, bool) {
 	c.mu.Lock()
 	in, ok := c.byHash[hash]
 	c.mu.Unlock()
-	if !ok || in.writes != credentialWrites.Load() ||
+	if !ok || in.writes != c.writes.Load() ||
 		in.expiresAt != nil && !now.Before(*in.expiresAt) || !now.Before(in.touchAt) {
 		return nil, false
 	}

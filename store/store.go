@@ -187,6 +187,7 @@ func Open(path string, opts Options) (*Store, error) {
 		events: newBroker(uint64(last)+1, opts.EventBuffer),
 	}
 	s.writing.tail = tail
+	credentialWrites.Store(db, &s.signIns.writes)
 	s.commits = startCommitter(s.update)
 	return s, nil
 }
@@ -195,6 +196,7 @@ func Open(path string, opts Options) (*Store, error) {
 // releases the file.
 func (s *Store) Close() error {
 	s.commits.stop()
+	credentialWrites.Delete(s.db)
 	s.events.close()
 	return errors.Join(s.db.Close(), s.writing.tail.close())
 }
