@@ -147,7 +147,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 	digest := sha256.Sum256([]byte(secret))
 	hash := digest[:]
 	now := s.Now()
-	if u, ok := s.signIns.get(digest, now); ok {
+	if u, ok := s.signedIn(digest, now); ok {
 		return u, nil
 	}
 	var (
@@ -155,7 +155,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 		tok   *AccessToken
 		touch bool
 	)
-	writes := s.signIns.writes.Load() // before the state it describes is read
+	writes := s.keptWrites.Load() // before the state it describes is read
 	err := s.view(func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktTokenByHash, hash)
 		if id == 0 {
@@ -191,9 +191,9 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 		if err != nil {
 			return nil, err
 		}
-		return u, nil // the touch is a credential write: nothing to keep
+		return u, nil // the touch is a kept write: nothing to keep
 	}
-	s.signIns.put(digest, signIn{writes: writes, user: *u, expiresAt: tok.ExpiresAt, touchAt: tok.LastUsedAt.Add(tokenTouchInterval)})
+	s.signIns.put(digest, writes, signIn{user: *u, expiresAt: tok.ExpiresAt, touchAt: tok.LastUsedAt.Add(tokenTouchInterval)})
 	return u, nil
 }
 

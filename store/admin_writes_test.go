@@ -1022,3 +1022,61 @@ func TestRemoveProjectMember(t *testing.T) {
 		}
 	})
 }
+
+// Ensure that a project found by its path is kept, case-insensitively,
+// until a project of the same store is written: a change of its settings
+// shows at once, and so does a rename, under the old path and the new.
+func TestProjectByPathKeepsProjects(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openWritesStore(t)
+	admin := viewerOf(t, s, rootID)
+	for _, step := range []struct {
+		name   string
+		do     func(t *testing.T)
+		path   string
+		wantID int64 // 0: not found
+		reads  int64
+	}{
+		{"ReadFirst", nil, "platform/app", 1, 1},
+		{"KeptThen", nil, "Platform/APP", 1, 0},
+		{"KeptWhileAnotherStoreWritesProjects", func(t *testing.T) {
+			other, _ := openWritesStore(t)
+			_, err := other.UpdateProject(ctx, viewerOf(t, other, rootID), store.ProjectUpdate{ProjectID: 1, AllowSelfApproval: ptr(true)})
+			wantErrCode(t, err, "")
+		}, "platform/app", 1, 0},
+		{"ReadAgainAfterItsSettingsChange", func(t *testing.T) {
+			_, err := s.UpdateProject(ctx, admin, store.ProjectUpdate{ProjectID: 1, AllowSelfApproval: ptr(true)})
+			wantErrCode(t, err, "")
+		}, "platform/app", 1, 1},
+		{"RenamedAway", func(t *testing.T) {
+			doc := `{"projects": [{"id": 1, "name": "App", "path": "renamed", "path_with_namespace": "platform/renamed", "visibility": "private"}]}`
+			if _, err := s.Import(ctx, strings.NewReader(doc)); err != nil {
+				t.Fatal(err)
+			}
+		}, "platform/app", 0, 1},
+		{"FoundUnderItsNewPath", nil, "platform/renamed", 1, 1},
+		{"KeptUnderItsNewPath", nil, "platform/renamed", 1, 0},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			if step.do != nil {
+				step.do(t)
+			}
+			before := s.Reads()
+			p, err := s.ProjectByPath(ctx, step.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reads := s.Reads() - before; reads != step.reads {
+				t.Errorf("read %d transactions, want %d", reads, step.reads)
+			}
+			switch {
+			case step.wantID == 0 && p != nil:
+				t.Fatalf("found %+v under %s, want none", p, step.path)
+			case step.wantID != 0 && (p == nil || p.ID != step.wantID):
+				t.Fatalf("found %+v under %s, want project %d", p, step.path, step.wantID)
+			case step.name == "ReadAgainAfterItsSettingsChange" && !p.AllowSelfApproval:
+				t.Fatalf("found %+v, want the changed setting", p)
+			}
+		})
+	}
+}

@@ -103,13 +103,14 @@ func unmarshal(data []byte, v any) error {
 }
 
 // putJSON stores v at key. Every record write goes through it, which is
-// where a write to a token or a user is noted for Authenticate's sign-ins.
+// where a write to a token, a user or a project is counted for the answers
+// the store keeps (see kept.go).
 func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s/%x: %w", bucket, key, err)
 	}
-	countCredentialWrite(tx, bucket)
+	countKeptWrite(tx, bucket)
 	return tx.Bucket(bucket).Put(key, data)
 }
 
@@ -125,7 +126,7 @@ func putRecord[T any](tx *bolt.Tx, bucket []byte, id int64, v *T) error {
 	if err != nil {
 		return fmt.Errorf("encode %s/%d: %w", bucket, id, err)
 	}
-	countCredentialWrite(tx, bucket)
+	countKeptWrite(tx, bucket)
 	if err := tx.Bucket(bucket).Put(u64(id), data); err != nil {
 		return err
 	}

@@ -121,11 +121,18 @@ func userByUsername(tx *bolt.Tx, username string) (*User, error) {
 	return getByID[User](tx, bktUsers, id)
 }
 
-// ProjectByPath finds a project by its full path, case-insensitively, or nil.
+// ProjectByPath finds a project by its full path, case-insensitively, or
+// nil. A project found is kept until a project (or token or user) is
+// written (see kept.go): most requests name their project by its path.
 func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, error) {
+	path := strings.ToLower(fullPath)
+	writes := s.keptWrites.Load() // before the state it describes is read
+	if p, ok := s.projectPaths.get(path, writes); ok {
+		return &p, nil
+	}
 	var p *Project
 	err := s.view(func(tx *bolt.Tx) error {
-		id := lookupID(tx, bktProjectByPath, []byte(strings.ToLower(fullPath)))
+		id := lookupID(tx, bktProjectByPath, []byte(path))
 		if id == 0 {
 			return nil
 		}
@@ -133,6 +140,9 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 		p, err = getByID[Project](tx, bktProjects, id)
 		return err
 	})
+	if err == nil && p != nil {
+		s.projectPaths.put(path, writes, *p)
+	}
 	return p, err
 }
 

@@ -122,8 +122,12 @@ type Store struct {
 	now     func() time.Time
 	onTx    txHook
 	reads   atomic.Int64
-	signIns signIns
-	events  *broker
+	// keptWrites counts the commits that wrote to keptBuckets; signIns and
+	// projectPaths hold answers read from them (see kept.go).
+	keptWrites   atomic.Uint64
+	signIns      signIns
+	projectPaths keptAnswers[string, Project]
+	events       *broker
 	// writing is the write transaction in progress, what it changed, and
 	// the file's written tail; only the holder of bbolt's writer lock
 	// touches it.
@@ -187,7 +191,7 @@ func Open(path string, opts Options) (*Store, error) {
 		events: newBroker(uint64(last)+1, opts.EventBuffer),
 	}
 	s.writing.tail = tail
-	credentialWrites.Store(db, &s.signIns.writes)
+	keptWrites.Store(db, &s.keptWrites)
 	s.commits = startCommitter(s.update)
 	return s, nil
 }
@@ -196,7 +200,7 @@ func Open(path string, opts Options) (*Store, error) {
 // releases the file.
 func (s *Store) Close() error {
 	s.commits.stop()
-	credentialWrites.Delete(s.db)
+	keptWrites.Delete(s.db)
 	s.events.close()
 	return errors.Join(s.db.Close(), s.writing.tail.close())
 }
