@@ -170,18 +170,21 @@ func (l *Loader[K, V]) read(ctx context.Context, keys []K) ([]V, []error) {
 	}
 	results := l.readBatch(ctx, missing, false)
 	for i, key := range keys {
-		j, ok := at[key]
-		if !ok {
-			continue
-		}
-		switch {
-		case j >= len(results) || results[j] == nil:
-			errs[i] = fmt.Errorf("loader: no result for key %v", key)
-		default:
-			values[i], errs[i] = results[j].Data, results[j].Error
+		if j, ok := at[key]; ok {
+			values[i], errs[i] = resultOf(results, j, key)
 		}
 	}
 	return values, errs
+}
+
+// resultOf is what a read answered for keys[i] of what it was given; a key
+// the read left out (it answered fewer keys than it was given) fails.
+func resultOf[K comparable, V any](results []*dataloader.Result[V], i int, key K) (V, error) {
+	if i >= len(results) || results[i] == nil {
+		var none V
+		return none, fmt.Errorf("loader: no result for key %v", key)
+	}
+	return results[i].Data, results[i].Error
 }
 
 // gathering notes, for the quiet timer and the metrics, that a key waits in
@@ -275,11 +278,7 @@ func (l *Loader[K, V]) enqueue(ctx context.Context, key K) dataloader.Thunk[V] {
 	l.gatherMu.Lock()
 	if b, ok := l.reading[key]; ok {
 		l.gatherMu.Unlock()
-		i := b.at[key]
-		return func() (V, error) {
-			<-b.done
-			return b.result(i)
-		}
+		return b.thunk(b.at[key])
 	}
 	b := l.gather
 	if b == nil {
@@ -298,10 +297,7 @@ func (l *Loader[K, V]) enqueue(ctx context.Context, key K) dataloader.Thunk[V] {
 	if full {
 		l.send(b)
 	}
-	return func() (V, error) {
-		<-b.done
-		return b.result(i)
-	}
+	return b.thunk(i)
 }
 
 // send reads batch b on a goroutine of itemWorkers, unless it was sent
@@ -346,17 +342,16 @@ func (l *Loader[K, V]) doneReading(b *listBatch[K, V]) {
 	}
 }
 
-// result is what the read answered for the i-th key; a key the read left
-// out (it answered fewer keys than it was given) fails.
-func (b *listBatch[K, V]) result(i int) (V, error) {
-	var none V
-	switch {
-	case b.failure != nil:
-		return none, b.failure
-	case i >= len(b.results) || b.results[i] == nil:
-		return none, fmt.Errorf("loader: no result for key %v", b.keys[i])
+// thunk waits for b to be read and answers its i-th key.
+func (b *listBatch[K, V]) thunk(i int) dataloader.Thunk[V] {
+	return func() (V, error) {
+		<-b.done
+		if b.failure != nil {
+			var none V
+			return none, b.failure
+		}
+		return resultOf(b.results, i, b.keys[i])
 	}
-	return b.results[i].Data, b.results[i].Error
 }
 
 // quietTimer flushes every loader of a request once lookups stop arriving.

@@ -144,8 +144,8 @@ const tokenTouchInterval = 10 * time.Minute
 // expired or revoked token, or one whose user may not sign in, is an
 // EUnauthenticated error: never anonymous.
 func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) {
-	digest := sha256.Sum256([]byte(secret))
-	hash := digest[:]
+	hash := hashToken(secret)
+	digest := [sha256.Size]byte(hash)
 	now := s.Now()
 	if u, ok := s.signedIn(digest, now); ok {
 		return u, nil

@@ -339,26 +339,23 @@ func lastDeployment(tx *bolt.Tx, envID int64, status DeploymentStatus) (*Deploym
 }
 
 // lastDeploymentIn is lastDeployment through a cursor of the deployment
-// index and one of the deployments, which a batch's lookups share (see
-// seekValue and boltSource.cursor).
+// index and one of the deployments, which a batch's lookups share (a new
+// cursor's first seek grows its stack; see also seekValue).
 func lastDeploymentIn(index, records *bolt.Cursor, envID int64, status DeploymentStatus) (*Deployment, error) {
-	scope := envScope(envID)
-	src := boltSource{b: index.Bucket(), cursor: index, prefix: join(scope, []byte{tagByStatus, statusCode(status)})}
+	partition := join(envScope(envID), []byte{tagByStatus, statusCode(status)})
 	if status == StatusSuccess {
-		src.prefix = join(scope, []byte{tagByStatusFinished, statusCode(status)})
+		partition[scopeLen] = tagByStatusFinished
 	}
-	var id int64
-	err := src.walk(nil, false, func(k []byte) (bool, error) {
-		if status == StatusSuccess && string(k[:8]) == string(nilTime) {
-			return true, nil // a success without a finish time is never "last"
-		}
-		id = lastID(k)
-		return false, nil
-	})
-	if err != nil || id == 0 {
-		return nil, err
+	k := lastBefore(index, prefixEnd(partition))
+	// A success without a finish time (its time key is nilTime, last) is
+	// never "last".
+	for status == StatusSuccess && k != nil && hasPrefix(k, partition) && string(k[len(partition):len(partition)+8]) == string(nilTime) {
+		k, _ = index.Prev()
 	}
-	return getByIDIn[Deployment](records, bktDeployments, id)
+	if k == nil || !hasPrefix(k, partition) {
+		return nil, nil
+	}
+	return getByIDIn[Deployment](records, bktDeployments, lastID(k))
 }
 
 // IIDKey names a record by project and iid.

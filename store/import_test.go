@@ -891,3 +891,25 @@ func TestImportLargeDocument(t *testing.T) {
 		t.Errorf("commit of the last deployment: got %+v", c)
 	}
 }
+
+// Ensure that a successful deployment without a finish time is never its
+// environment's last successful one, however new.
+func TestLastSuccessNeedsAFinishTime(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openWritesStore(t)
+	doc := `{"projects": [{"id": 1, "name": "App", "path": "app", "path_with_namespace": "platform/app", "visibility": "private",
+  "created_at": "2024-01-01T00:00:00Z",
+  "environments": [{"id": 9, "name": "production", "state": "available", "created_at": "2024-01-01T00:00:00Z"}],
+  "deployments": [{"id": 43, "iid": 3, "ref": "main", "sha": "99d03678b90d914dbb1b109132516d71a4a03ea8", "status": "success",
+    "created_at": "2024-01-04T00:00:00Z", "user": {"id": 4}, "environment": {"id": 9}}]}]}`
+	if _, err := s.Import(ctx, strings.NewReader(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if d := must(s.Deployments(ctx, []int64{43}))[0]; d == nil || d.Status != store.StatusSuccess || d.FinishedAt != nil {
+		t.Fatalf("deployment 43: %+v, want a success without a finish time", d)
+	}
+	last := must(s.LastDeployments(ctx, []store.LastDeploymentKey{{EnvironmentID: 9, Status: store.StatusSuccess}}))[0]
+	if last == nil || last.ID != 41 {
+		t.Fatalf("last success: %+v, want deployment 41, the newest with a finish time", last)
+	}
+}

@@ -106,12 +106,18 @@ func unmarshal(data []byte, v any) error {
 // where a write to a token, a user or a project is counted for the answers
 // the store keeps (see kept.go).
 func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
+	_, err := putEncoded(tx, bucket, key, v)
+	return err
+}
+
+// putEncoded is putJSON, returning the bytes stored.
+func putEncoded(tx *bolt.Tx, bucket, key []byte, v any) ([]byte, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode %s/%x: %w", bucket, key, err)
+		return nil, fmt.Errorf("encode %s/%x: %w", bucket, key, err)
 	}
 	countKeptWrite(tx, bucket)
-	return tx.Bucket(bucket).Put(key, data)
+	return data, tx.Bucket(bucket).Put(key, data)
 }
 
 // getByID loads the record with id from bucket, or nil.
@@ -122,12 +128,8 @@ func getByID[T any](tx *bolt.Tx, bucket []byte, id int64) (*T, error) {
 // putRecord is putJSON for a record with an id; one that decodes back
 // exactly is kept as decoded from what was stored (see decoded).
 func putRecord[T any](tx *bolt.Tx, bucket []byte, id int64, v *T) error {
-	data, err := json.Marshal(v)
+	data, err := putEncoded(tx, bucket, u64(id), v)
 	if err != nil {
-		return fmt.Errorf("encode %s/%d: %w", bucket, id, err)
-	}
-	countKeptWrite(tx, bucket)
-	if err := tx.Bucket(bucket).Put(u64(id), data); err != nil {
 		return err
 	}
 	if exact, ok := any(v).(encodedExactly); ok && exact.encodesExactly() {

@@ -98,24 +98,25 @@ type mrReader struct {
 	byProject, byDeployment, records *bolt.Cursor
 }
 
-func cursorOf(tx *bolt.Tx, c **bolt.Cursor, bucket []byte) *bolt.Cursor {
-	if *c == nil {
-		*c = tx.Bucket(bucket).Cursor()
+func newMRReader(tx *bolt.Tx) *mrReader {
+	return &mrReader{
+		tx:           tx,
+		byProject:    tx.Bucket(bktProjectMRs).Cursor(),
+		byDeployment: tx.Bucket(bktDeployMRs).Cursor(),
+		records:      tx.Bucket(bktMergeRequests).Cursor(),
 	}
-	return *c
 }
 
 // candidates loads the merge requests in the query's scope. Both scopes are
 // read whole and sorted in memory.
 func (q MergeRequestQuery) candidates(r *mrReader) (map[int64]*MergeRequest, error) {
-	c, prefix := cursorOf(r.tx, &r.byProject, bktProjectMRs), u64(q.ProjectID)
+	c, prefix := r.byProject, u64(q.ProjectID)
 	if q.DeploymentID != 0 {
-		c, prefix = cursorOf(r.tx, &r.byDeployment, bktDeployMRs), u64(q.DeploymentID)
+		c, prefix = r.byDeployment, u64(q.DeploymentID)
 	}
 	out := map[int64]*MergeRequest{}
-	records := cursorOf(r.tx, &r.records, bktMergeRequests)
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
-		mr, err := getByIDIn[MergeRequest](records, bktMergeRequests, lastID(k))
+		mr, err := getByIDIn[MergeRequest](r.records, bktMergeRequests, lastID(k))
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +166,7 @@ func (q MergeRequestQuery) filtered(r *mrReader) (memSource, map[int64]*MergeReq
 func (s *Store) ListMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]Page[*MergeRequest], []error) {
 	pages, errs := make([]Page[*MergeRequest], len(qs)), make([]error, len(qs))
 	err := s.view(func(tx *bolt.Tx) error {
-		r := &mrReader{tx: tx}
+		r := newMRReader(tx)
 		for i, q := range qs {
 			pages[i], errs[i] = q.page(r)
 		}
@@ -200,7 +201,7 @@ func (q MergeRequestQuery) page(r *mrReader) (Page[*MergeRequest], error) {
 func (s *Store) CountMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]int, []error) {
 	counts, errs := make([]int, len(qs)), make([]error, len(qs))
 	err := s.view(func(tx *bolt.Tx) error {
-		r := &mrReader{tx: tx}
+		r := newMRReader(tx)
 		for i, q := range qs {
 			src, _, err := q.filtered(r)
 			counts[i], errs[i] = len(src.keys), err

@@ -176,10 +176,6 @@ type boltSource struct {
 	b      *bolt.Bucket
 	prefix []byte
 	desc   bool
-	// cursor, when set, is the cursor of b that walks use, one after
-	// another (never two at once): a batch of lookups shares it, where a
-	// new cursor's first seek grows its stack, an allocation a level.
-	cursor *bolt.Cursor
 }
 
 func (s boltSource) before(a, b []byte) bool {
@@ -214,11 +210,8 @@ type boltWalker struct {
 
 // walker starts a walk strictly past from (nil: from that end), as walk.
 func (s boltSource) walker(from []byte, forward bool) *boltWalker {
-	c := s.cursor
-	if c == nil {
-		c = s.b.Cursor()
-	}
-	w := &boltWalker{c: c, prefix: s.prefix, up: forward != s.desc}
+	w := &boltWalker{c: s.b.Cursor(), prefix: s.prefix, up: forward != s.desc}
+	c := w.c
 	switch {
 	case w.up && from == nil:
 		w.k, _ = c.Seek(s.prefix)
