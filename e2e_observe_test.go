@@ -146,6 +146,12 @@ func TestObservability(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{24}$`).MatchString(generatedID) {
 		t.Errorf("X-Request-Id for an unusable incoming id: got %q, want a generated one", generatedID)
 	}
+	// A mutation that commits through group commit.
+	resp, body = post(t, s, `{"query":"mutation { createDeployment(input: {projectId: \"root/project\", environment: \"observed\", sha: \"`+strings.Repeat("ab", 20)+`\", ref: \"main\", tag: false, status: RUNNING}) { deployment { iid } } }"}`,
+		map[string]string{"Authorization": "Bearer " + rootToken})
+	if resp.StatusCode != http.StatusOK || strings.Contains(body, `"errors"`) {
+		t.Fatalf("createDeployment: %d %s", resp.StatusCode, body)
+	}
 	// A mutation that fails, a token that does not authenticate, and a GET
 	// whose URL holds a secret.
 	post(t, s, `{"query":"mutation Remove { deleteDeployment(input: {deploymentId: \"999999\"}) { deletedDeploymentId } }"}`,
@@ -180,6 +186,11 @@ func TestObservability(t *testing.T) {
 			{`deploygraph_graphql_request_duration_seconds_bucket{operation_type="query",le="+Inf"}`, 3},
 			{`deploygraph_store_transaction_duration_seconds_count{kind="read"}`, 3},
 			{`deploygraph_store_transaction_duration_seconds_count{kind="write"}`, 1},
+			{`deploygraph_store_group_commits_total`, 1},
+			{`deploygraph_store_grouped_writes_total`, 1},
+			{`deploygraph_store_page_writes_total`, 2}, // a page and the meta page, at least
+			{`deploygraph_store_commit_sync_seconds_total`, 1e-9},
+			{`deploygraph_store_commit_spill_seconds_total`, 0},
 			{`deploygraph_dataloader_batch_size_count{loader="users"}`, 1},
 			{`deploygraph_dataloader_batch_size_count{loader="environments"}`, 1},
 			{`deploygraph_dataloader_batch_size_sum{loader="environments"}`, 2}, // the page's environments in one batch

@@ -139,6 +139,7 @@ func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
 		s.Close()
 		return nil, err
 	}
+	m.WatchCommits(s.CommitStats)
 	a := &app{store: s, metrics: m}
 	a.handler, a.api = routes(s, c, m, graphiql)
 	return a, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -29,6 +30,9 @@ type committer struct {
 	closing chan struct{}
 	stopped chan struct{}
 	once    sync.Once
+	// commits and committed count the transactions that committed and the
+	// writes they held (see CommitStats).
+	commits, committed atomic.Uint64
 }
 
 func startCommitter(update func(fn func(tx *bolt.Tx) error) error) *committer {
@@ -96,6 +100,28 @@ func (c *committer) gather(group *[]*groupWrite) bool {
 	return len(*group) > n
 }
 
+// refusal is a write's error met before the write changed anything.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// refused marks err, returned by a write of the committer's before it
+// changed anything (the access and input checks of the hot paths): its
+// writer gets err, and the others commit in the same transaction instead
+// of running again without it. IMPORTANT: only for errors met before the
+// write's first change to tx; anything written before it would be
+// committed.
+func refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &refusal{err: err}
+}
+
+// errAllRefused rolls back a transaction whose writes were all refused.
+var errAllRefused = errors.New("every write of the group was refused")
+
 // failedWrite aborts a shared transaction and names the write that failed.
 type failedWrite struct {
 	index int
@@ -106,24 +132,43 @@ func (f *failedWrite) Error() string { return f.err.Error() }
 
 // commit runs the group in one transaction, with the writes that arrive
 // while it is being applied: they would otherwise wait for this commit and
-// its syncs and then for their own. When a write fails, nothing of the
-// group is kept, and the others commit together without it. The failed
-// write's answer is its own: if it ran first, it saw exactly the committed
-// state; otherwise it runs again alone.
+// its syncs and then for their own. A write refused before it changed
+// anything (see refused) is answered once the others have committed. When a
+// write fails otherwise, nothing of the group is kept, and the others
+// commit together without it. The failed write's answer is its own: if it
+// ran first, it saw exactly the committed state; otherwise it runs again
+// alone.
 func (c *committer) commit(group []*groupWrite) {
+	var answers []error // of the writes run in the transaction being tried
 	for len(group) > 0 {
 		err := c.update(func(tx *bolt.Tx) error {
+			answers = answers[:0]
 			for i := 0; i < len(group) || c.gather(&group); i++ {
-				if err := runWrite(group[i].fn, tx); err != nil {
+				err := runWrite(group[i].fn, tx)
+				var r *refusal
+				if errors.As(err, &r) {
+					err = r.err
+				} else if err != nil {
 					return &failedWrite{index: i, err: err}
 				}
+				answers = append(answers, err)
+			}
+			if countNil(answers) == 0 {
+				return errAllRefused // nothing to commit, nor to sync
 			}
 			return nil
 		})
 		var failed *failedWrite
 		if !errors.As(err, &failed) {
-			for _, w := range group {
-				w.done <- err
+			if err == nil {
+				c.counted(countNil(answers))
+			}
+			for i, w := range group {
+				if err == nil || errors.Is(err, errAllRefused) {
+					w.done <- answers[i]
+				} else {
+					w.done <- err
+				}
 			}
 			return
 		}
@@ -131,10 +176,33 @@ func (c *committer) commit(group []*groupWrite) {
 		if failed.index == 0 {
 			bad.done <- failed.err
 		} else {
-			bad.done <- c.update(func(tx *bolt.Tx) error { return runWrite(bad.fn, tx) })
+			err := c.update(func(tx *bolt.Tx) error { return runWrite(bad.fn, tx) })
+			var r *refusal
+			if errors.As(err, &r) {
+				err = r.err
+			} else if err == nil {
+				c.counted(1)
+			}
+			bad.done <- err
 		}
 		group = append(group[:failed.index:failed.index], group[failed.index+1:]...)
 	}
+}
+
+func countNil(errs []error) int {
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// counted records a committed transaction of writes writes.
+func (c *committer) counted(writes int) {
+	c.commits.Add(1)
+	c.committed.Add(uint64(writes))
 }
 
 // runWrite turns a panic in one write into that write's error, so that it

@@ -165,6 +165,75 @@ func TestCommitterTakesWritesArrivingWhileItApplies(t *testing.T) {
 	})
 }
 
+// A write refused before it changed anything gets its own error, and the
+// others commit in the same transaction, each run once; a group of refusals
+// alone commits nothing (no sync for nothing).
+func TestCommitterCommitsAroundRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var commits, rollbacks int
+		c := startCommitter(func(fn func(tx *bolt.Tx) error) error {
+			if err := fn(nil); err != nil {
+				rollbacks++
+				return err
+			}
+			commits++
+			return nil
+		})
+		defer c.stop()
+		errNo := errors.New("no")
+		const writes = 6
+		var runs [writes + 1]int
+		gate := make(chan struct{})
+		answers := make([]chan error, writes+1)
+		send := func(i int) {
+			answers[i] = make(chan error, 1)
+			go func() {
+				answers[i] <- c.do(context.Background(), func(*bolt.Tx) error {
+					runs[i]++
+					if i == 0 {
+						<-gate
+					}
+					if i%2 == 0 && i > 0 {
+						return refused(fmt.Errorf("write %d: %w", i, errNo))
+					}
+					return nil
+				})
+			}()
+		}
+		send(0)
+		synctest.Wait() // the committer is applying write 0
+		for i := 1; i < writes; i++ {
+			send(i)
+		}
+		synctest.Wait()
+		close(gate)
+		for i := range writes {
+			err := <-answers[i]
+			var r *refusal
+			switch {
+			case i%2 == 0 && i > 0 && (!errors.Is(err, errNo) || errors.As(err, &r)):
+				t.Errorf("refused write %d: %v, want its own error, unwrapped", i, err)
+			case (i%2 != 0 || i == 0) && err != nil:
+				t.Errorf("write %d: %v", i, err)
+			}
+		}
+		if commits != 1 || rollbacks != 0 || runs != [writes + 1]int{1, 1, 1, 1, 1, 1} {
+			t.Fatalf("%d commits, %d rollbacks, runs %v; want one commit running each write once", commits, rollbacks, runs)
+		}
+		if n, w := c.commits.Load(), c.committed.Load(); n != 1 || w != 4 {
+			t.Errorf("counted %d commits of %d writes, want 1 of 4", n, w)
+		}
+
+		send(writes) // refused, alone
+		if err := <-answers[writes]; !errors.Is(err, errNo) {
+			t.Fatalf("lone refused write: %v", err)
+		}
+		if commits != 1 || rollbacks != 1 {
+			t.Fatalf("a lone refusal made %d commits and %d rollbacks, want none and one", commits-1, rollbacks)
+		}
+	})
+}
+
 func TestCommitterRefusesWritesAfterStop(t *testing.T) {
 	db, c := openCommitter(t)
 	c.stop()

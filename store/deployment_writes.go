@@ -54,19 +54,9 @@ func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		now := s.Now()
 		ch := s.changesOf(tx)
-		// Access first: a caller who may not see the project learns nothing
-		// about it from how their input is judged.
-		_, acc, err := authorize(tx, v, in.ProjectID, Developer)
+		sha, pe, err := checkCreateDeployment(tx, v, in)
 		if err != nil {
-			return err
-		}
-		sha, err := checkNewDeployment(in)
-		if err != nil {
-			return err
-		}
-		pe, err := requireDeployAccess(tx, v, acc, in.ProjectID, in.Environment)
-		if err != nil {
-			return err
+			return refused(err) // nothing written yet
 		}
 		env, err := findOrCreateEnvironment(tx, ch, in.ProjectID, in.Environment, now)
 		if err != nil {
@@ -103,6 +93,24 @@ func (s *Store) CreateDeployment(ctx context.Context, v Viewer, in NewDeployment
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkCreateDeployment is what createDeployment checks before it writes
+// anything: that v may deploy to the environment, and the input. Access
+// first: a caller who may not see the project learns nothing about it from
+// how their input is judged. It returns the sha as stored and the
+// environment's protection.
+func checkCreateDeployment(tx *bolt.Tx, v Viewer, in NewDeployment) (string, *ProtectedEnvironment, error) {
+	_, acc, err := authorize(tx, v, in.ProjectID, Developer)
+	if err != nil {
+		return "", nil, err
+	}
+	sha, err := checkNewDeployment(in)
+	if err != nil {
+		return "", nil, err
+	}
+	pe, err := requireDeployAccess(tx, v, acc, in.ProjectID, in.Environment)
+	return sha, pe, err
 }
 
 // checkNewDeployment validates createDeployment's input and returns the sha
@@ -209,29 +217,9 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deployment
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		now := s.Now()
 		var env *Environment
-		var pe *ProtectedEnvironment
 		var err error
-		if d, env, pe, err = deploymentForWrite(tx, v, deploymentID, Developer); err != nil {
-			return err
-		}
-		if !slices.Contains(updatableStatuses, status) {
-			return invalid("Status must be one of running, success, failed or canceled")
-		}
-		if d.DeployableID != 0 {
-			return Errorf(EForbidden, "Deployments created by CI jobs cannot be updated through the API")
-		}
-		if !CanTransition(d.Status, status) {
-			return Errorf(EFailedPrecondition, "Cannot change the status of a deployment from %s to %s",
-				strings.ToUpper(string(d.Status)), strings.ToUpper(string(status)))
-		}
-		if d.Status == StatusBlocked && (status == StatusRunning || status == StatusSuccess) && pe.RequiresApproval() {
-			approvals, err := approvalsOf(tx, d.ID)
-			if err != nil {
-				return err
-			}
-			if n := PendingApprovalCount(pe.ApprovalRules, approvals); n > 0 {
-				return Errorf(EFailedPrecondition, "This deployment is waiting for %d more approvals", n)
-			}
+		if d, env, err = checkStatusUpdate(tx, v, deploymentID, status); err != nil {
+			return refused(err) // nothing written yet
 		}
 		d.Status, d.UpdatedAt = status, now
 		return saveDeployment(tx, s.changesOf(tx), EventUpdated, env, d, now)
@@ -240,6 +228,35 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, v Viewer, deployment
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkStatusUpdate is what updateDeployment checks before it writes
+// anything, and the deployment with its environment.
+func checkStatusUpdate(tx *bolt.Tx, v Viewer, deploymentID int64, status DeploymentStatus) (*Deployment, *Environment, error) {
+	d, env, pe, err := deploymentForWrite(tx, v, deploymentID, Developer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(updatableStatuses, status) {
+		return nil, nil, invalid("Status must be one of running, success, failed or canceled")
+	}
+	if d.DeployableID != 0 {
+		return nil, nil, Errorf(EForbidden, "Deployments created by CI jobs cannot be updated through the API")
+	}
+	if !CanTransition(d.Status, status) {
+		return nil, nil, Errorf(EFailedPrecondition, "Cannot change the status of a deployment from %s to %s",
+			strings.ToUpper(string(d.Status)), strings.ToUpper(string(status)))
+	}
+	if d.Status == StatusBlocked && (status == StatusRunning || status == StatusSuccess) && pe.RequiresApproval() {
+		approvals, err := approvalsOf(tx, d.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n := PendingApprovalCount(pe.ApprovalRules, approvals); n > 0 {
+			return nil, nil, Errorf(EFailedPrecondition, "This deployment is waiting for %d more approvals", n)
+		}
+	}
+	return d, env, nil
 }
 
 // DeleteDeployment removes a deployment with its approvals and links, as v.

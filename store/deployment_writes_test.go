@@ -226,6 +226,52 @@ func TestCreateDeploymentIIDsAreGapFreeUnderConcurrency(t *testing.T) {
 	}
 }
 
+// Group commit's counts hold exactly the writes that committed, whichever
+// way concurrent writes were grouped and whichever of them were refused, and
+// a refused write leaves nothing behind.
+func TestCommitStatsCountWhatCommitted(t *testing.T) {
+	ctx := context.Background()
+	s, _, as := openDeployStore(t)
+	before, deployments := s.CommitStats(), countDeployments(t, s)
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			in := store.NewDeployment{ProjectID: 1, Environment: "staging", SHA: sha(2000 + i), Ref: "main", Status: store.StatusRunning}
+			if i%4 == 0 {
+				in.SHA = "not-a-sha" // fails inside the shared transaction
+			}
+			_, errs[i] = s.CreateDeployment(ctx, as["dev"], in)
+		})
+	}
+	wg.Wait()
+	var committed uint64
+	for i, err := range errs {
+		switch {
+		case i%4 == 0 && err == nil:
+			t.Fatalf("write %d with a bad sha succeeded", i)
+		case i%4 != 0 && err != nil:
+			t.Fatalf("write %d: %v", i, err)
+		case err == nil:
+			committed++
+		}
+	}
+	if got := countDeployments(t, s) - deployments; got != int(committed) {
+		t.Errorf("%d deployments more after %d successful creates", got, committed)
+	}
+	after := s.CommitStats()
+	if got := after.GroupedWrites - before.GroupedWrites; got != committed {
+		t.Errorf("grouped writes: %d more, want %d (the writes that committed)", got, committed)
+	}
+	if got := after.GroupCommits - before.GroupCommits; got < 1 || got > committed {
+		t.Errorf("group commits: %d more for %d writes", got, committed)
+	}
+	if after.PageWrites <= before.PageWrites || after.SyncTime <= before.SyncTime || after.SpillTime < before.SpillTime {
+		t.Errorf("page writes and times did not grow: before %+v, after %+v", before, after)
+	}
+}
+
 func TestUpdateDeploymentStatus(t *testing.T) {
 	ctx := context.Background()
 	s, c, as := openDeployStore(t)

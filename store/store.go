@@ -216,6 +216,36 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 // that nested lookups are batched.
 func (s *Store) Reads() int64 { return s.reads.Load() }
 
+// CommitStats is what the store's commits have cost since it opened: how
+// well group commit shares a transaction, and how a write transaction's
+// time splits between building its pages and making them durable (the
+// part no faster processor shortens).
+type CommitStats struct {
+	// GroupCommits counts the committed transactions of the hot write
+	// paths (createDeployment, updateDeployment, a token's last use), and
+	// GroupedWrites the writes they held.
+	GroupCommits, GroupedWrites uint64
+	// PageWrites counts the pages written to the file by every write
+	// transaction, its meta page included.
+	PageWrites int64
+	// SpillTime is the time spent turning changed nodes into pages,
+	// SyncTime the time spent writing them and the meta page, each
+	// followed by a data sync (unless NoSync).
+	SpillTime, SyncTime time.Duration
+}
+
+// CommitStats reports the commits so far.
+func (s *Store) CommitStats() CommitStats {
+	tx := s.db.Stats().TxStats
+	return CommitStats{
+		GroupCommits:  s.commits.commits.Load(),
+		GroupedWrites: s.commits.committed.Load(),
+		PageWrites:    tx.GetWrite(),
+		SpillTime:     tx.GetSpillTime(),
+		SyncTime:      tx.GetWriteTime(),
+	}
+}
+
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.view(func(tx *bolt.Tx) error {

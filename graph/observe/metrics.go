@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deploygraph/deploygraph/store"
 )
 
 // Metrics are the server's Prometheus metrics. A nil *Metrics records
@@ -131,4 +133,48 @@ func (m *Metrics) observeRequest(opType, outcome string, codes []string, d time.
 	for _, c := range codes {
 		m.errors.WithLabelValues(c).Inc()
 	}
+}
+
+// commitCollector reports the store's commit costs, read once per scrape so
+// that the figures of one scrape agree with each other.
+type commitCollector struct {
+	stats                                   func() store.CommitStats
+	commits, writes, pages, spill, syncTime *prometheus.Desc
+}
+
+// WatchCommits exports stats, the store's commit costs so far: with the
+// write transaction durations, they show whether writes wait for the
+// processor or for the disk.
+func (m *Metrics) WatchCommits(stats func() store.CommitStats) {
+	if m == nil {
+		return
+	}
+	m.registry.MustRegister(&commitCollector{
+		stats: stats,
+		commits: prometheus.NewDesc("deploygraph_store_group_commits_total",
+			"Committed transactions of group commit, which the concurrent writes of the hot paths share.", nil, nil),
+		writes: prometheus.NewDesc("deploygraph_store_grouped_writes_total",
+			"Writes committed by group commit; divided by deploygraph_store_group_commits_total, the writes one commit served.", nil, nil),
+		pages: prometheus.NewDesc("deploygraph_store_page_writes_total",
+			"Pages written to the store's file by write transactions, meta pages included.", nil, nil),
+		spill: prometheus.NewDesc("deploygraph_store_commit_spill_seconds_total",
+			"Time write transactions spent turning changed nodes into pages.", nil, nil),
+		syncTime: prometheus.NewDesc("deploygraph_store_commit_sync_seconds_total",
+			"Time write transactions spent writing their pages and syncing them to disk.", nil, nil),
+	})
+}
+
+func (c *commitCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.commits, c.writes, c.pages, c.spill, c.syncTime} {
+		ch <- d
+	}
+}
+
+func (c *commitCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(s.GroupCommits))
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(s.GroupedWrites))
+	ch <- prometheus.MustNewConstMetric(c.pages, prometheus.CounterValue, float64(s.PageWrites))
+	ch <- prometheus.MustNewConstMetric(c.spill, prometheus.CounterValue, s.SpillTime.Seconds())
+	ch <- prometheus.MustNewConstMetric(c.syncTime, prometheus.CounterValue, s.SyncTime.Seconds())
 }
