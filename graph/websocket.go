@@ -207,9 +207,11 @@ func (r *Resolver) subscribe(ctx context.Context, projectRef string, keep func(s
 	if err != nil {
 		return nil, err
 	}
+	// Counted before the store knows of it, so that whoever sees the
+	// subscriber in the store finds it in the metric too.
+	ended := r.Metrics.SubscriptionStarted()
 	sub := r.Store.Subscribe(p.ID)
 	out := make(chan *store.Event)
-	ended := r.Metrics.SubscriptionStarted()
 	r.streams.Add(1)
 	go func() {
 		defer r.streams.Add(-1)
