@@ -119,6 +119,15 @@ func refused(err error) error {
 	return &refusal{err: err}
 }
 
+// refusalOf is the error a refusal carries, or nil when err is none.
+func refusalOf(err error) error {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.err
+	}
+	return nil
+}
+
 // errAllRefused rolls back a transaction whose writes were all refused.
 var errAllRefused = errors.New("every write of the group was refused")
 
@@ -140,20 +149,23 @@ func (f *failedWrite) Error() string { return f.err.Error() }
 // alone.
 func (c *committer) commit(group []*groupWrite) {
 	var answers []error // of the writes run in the transaction being tried
+	var written int     // how many of them were not refused
 	for len(group) > 0 {
 		err := c.update(func(tx *bolt.Tx) error {
-			answers = answers[:0]
+			answers, written = answers[:0], 0
 			for i := 0; i < len(group) || c.gather(&group); i++ {
 				err := runWrite(group[i].fn, tx)
-				var r *refusal
-				if errors.As(err, &r) {
-					err = r.err
-				} else if err != nil {
+				if refusal := refusalOf(err); refusal != nil {
+					answers = append(answers, refusal)
+					continue
+				}
+				if err != nil {
 					return &failedWrite{index: i, err: err}
 				}
-				answers = append(answers, err)
+				written++
+				answers = append(answers, nil)
 			}
-			if countNil(answers) == 0 {
+			if written == 0 {
 				return errAllRefused // nothing to commit, nor to sync
 			}
 			return nil
@@ -161,7 +173,7 @@ func (c *committer) commit(group []*groupWrite) {
 		var failed *failedWrite
 		if !errors.As(err, &failed) {
 			if err == nil {
-				c.counted(countNil(answers))
+				c.counted(written)
 			}
 			for i, w := range group {
 				if err == nil || errors.Is(err, errAllRefused) {
@@ -177,9 +189,8 @@ func (c *committer) commit(group []*groupWrite) {
 			bad.done <- failed.err
 		} else {
 			err := c.update(func(tx *bolt.Tx) error { return runWrite(bad.fn, tx) })
-			var r *refusal
-			if errors.As(err, &r) {
-				err = r.err
+			if refusal := refusalOf(err); refusal != nil {
+				err = refusal
 			} else if err == nil {
 				c.counted(1)
 			}
@@ -187,16 +198,6 @@ func (c *committer) commit(group []*groupWrite) {
 		}
 		group = append(group[:failed.index:failed.index], group[failed.index+1:]...)
 	}
-}
-
-func countNil(errs []error) int {
-	n := 0
-	for _, err := range errs {
-		if err == nil {
-			n++
-		}
-	}
-	return n
 }
 
 // counted records a committed transaction of writes writes.
