@@ -65,9 +65,13 @@ func run(path string) error {
 		fmt.Printf(" %s %v (%.0f %%)", s, g.in[s].Round(time.Millisecond), 100*float64(g.in[s])/float64(byState.span))
 	}
 	fmt.Println()
-	held, err := heldInCalls(path, busiest)
+	calls, err := longCalls(path, busiest)
 	if err != nil {
 		return err
+	}
+	held := make([]time.Duration, len(calls))
+	for i, c := range calls {
+		held[i] = c.held
 	}
 	if len(held) > 0 {
 		slices.Sort(held)
@@ -168,10 +172,12 @@ func readStates(path string) (averages, map[trace.GoID]*goroutine, error) {
 	}, gs, nil
 }
 
-// heldInCalls returns, for each of goroutine id's system calls longer than
-// longCall, how long its P stayed held: until sysmon took it, or the call's
-// end.
-func heldInCalls(path string, id trace.GoID) ([]time.Duration, error) {
+// call is one system call: how long it took, and how long the goroutine's
+// P stayed held in it (until sysmon took it, or the call's end).
+type call struct{ took, held time.Duration }
+
+// longCalls returns goroutine id's system calls longer than longCall.
+func longCalls(path string, id trace.GoID) ([]call, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -181,7 +187,7 @@ func heldInCalls(path string, id trace.GoID) ([]time.Duration, error) {
 	if err != nil {
 		return nil, err
 	}
-	var held []time.Duration
+	var calls []call
 	var inCall bool
 	var start trace.Time
 	var proc trace.ProcID
@@ -189,7 +195,7 @@ func heldInCalls(path string, id trace.GoID) ([]time.Duration, error) {
 	for {
 		ev, err := r.ReadEvent()
 		if err == io.EOF {
-			return held, nil
+			return calls, nil
 		}
 		if err != nil {
 			return nil, err
@@ -216,7 +222,7 @@ func heldInCalls(path string, id trace.GoID) ([]time.Duration, error) {
 				if heldFor == 0 {
 					heldFor = d
 				}
-				held = append(held, heldFor)
+				calls = append(calls, call{took: d, held: heldFor})
 			}
 		case trace.ResourceProc:
 			from, to := st.Proc()
