@@ -175,8 +175,9 @@ func (c *committer) commit(group []*groupWrite) {
 			if err == nil {
 				c.counted(written)
 			}
+			ownAnswers := err == nil || errors.Is(err, errAllRefused)
 			for i, w := range group {
-				if err == nil || errors.Is(err, errAllRefused) {
+				if ownAnswers {
 					w.done <- answers[i]
 				} else {
 					w.done <- err

@@ -45,8 +45,12 @@ var (
 )
 
 // changes collects one write transaction's events in the order its writes
-// happen.
-type changes struct{ events []Event }
+// happen, and whether it wrote what the store's kept answers were read
+// from (see kept.go).
+type changes struct {
+	events []Event
+	kept   bool
+}
 
 func (c *changes) environment(kind EventKind, e *Environment) {
 	c.events = append(c.events, Event{Kind: kind, ProjectID: e.ProjectID, EnvironmentID: e.ID, Environment: e.Name})
@@ -58,7 +62,8 @@ func (c *changes) deployment(kind EventKind, env *Environment, d *Deployment) {
 
 // changesOf returns what the write transaction tx has changed so far. On
 // tx's first call it arranges for the events to be published once tx
-// commits; a transaction that rolls back publishes nothing.
+// commits, and for the commit to be counted in the store's kept writes if
+// it wrote to keptBuckets; a transaction that rolls back does neither.
 //
 // IMPORTANT: every write transaction must call it (update, batch and the
 // importer do): the broker publishes transactions strictly by number, and
@@ -74,7 +79,12 @@ func (s *Store) changesOf(tx *bolt.Tx) *changes {
 	// A rolled-back transaction's number is given to the next one, so the
 	// committed ones have no gaps.
 	id := uint64(tx.ID())
-	tx.OnCommit(func() { s.events.committed(id, c.events) })
+	tx.OnCommit(func() {
+		if c.kept {
+			s.keptWrites.Add(1)
+		}
+		s.events.committed(id, c.events)
+	})
 	return c
 }
 

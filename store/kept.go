@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/sha256"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,28 +15,29 @@ import (
 // committed since it was read.
 //
 // A store counts the committed write transactions that wrote to one of
-// keptBuckets (see putJSON). An answer is kept with the count read before
-// its read transaction began, so an answer read from a state that a later
-// commit changed never matches again. A write is counted before the call
-// that made it returns: once a revocation, a block or a rename has been
-// answered, no request that starts after it gets a kept answer from
-// before it.
+// keptBuckets (putJSON marks them in the transaction's changes, and
+// changesOf counts them as they commit). An answer is kept with the count
+// read before its read transaction began, so an answer read from a state
+// that a later commit changed never matches again. A write is counted
+// before the call that made it returns: once a revocation, a block or a
+// rename has been answered, no request that starts after it gets a kept
+// answer from before it.
 //
-// keptWrites holds each open store's count by its bbolt file, which is
-// what putJSON has of the store.
-var keptWrites sync.Map // *bolt.DB → *atomic.Uint64
+// openStores finds a transaction's store by its bbolt file, which is what
+// putJSON has of it.
+var openStores sync.Map // *bolt.DB → *Store
 
 // keptBuckets hold what Authenticate and ProjectByPath read. A project's
 // path index is written only with its record (putProject), which counts.
 var keptBuckets = [][]byte{bktTokens, bktTokenByHash, bktUsers, bktProjects, bktProjectByPath}
 
-// countKeptWrite counts tx's commit in its store's kept writes when it
-// writes to bucket, one of keptBuckets or not.
-func countKeptWrite(tx *bolt.Tx, bucket []byte) {
+// markKeptWrite notes in tx's changes that it writes to keptBuckets when
+// bucket is one of them.
+func markKeptWrite(tx *bolt.Tx, bucket []byte) {
 	for _, b := range keptBuckets {
 		if string(b) == string(bucket) {
-			if count, ok := keptWrites.Load(tx.DB()); ok {
-				tx.OnCommit(func() { count.(*atomic.Uint64).Add(1) })
+			if s, ok := openStores.Load(tx.DB()); ok {
+				s.(*Store).changesOf(tx).kept = true
 			}
 			return
 		}

@@ -116,7 +116,7 @@ func putEncoded(tx *bolt.Tx, bucket, key []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s/%x: %w", bucket, key, err)
 	}
-	countKeptWrite(tx, bucket)
+	markKeptWrite(tx, bucket)
 	return data, tx.Bucket(bucket).Put(key, data)
 }
 

@@ -191,7 +191,7 @@ func Open(path string, opts Options) (*Store, error) {
 		events: newBroker(uint64(last)+1, opts.EventBuffer),
 	}
 	s.writing.tail = tail
-	keptWrites.Store(db, &s.keptWrites)
+	openStores.Store(db, s)
 	s.commits = startCommitter(s.update)
 	return s, nil
 }
@@ -200,7 +200,7 @@ func Open(path string, opts Options) (*Store, error) {
 // releases the file.
 func (s *Store) Close() error {
 	s.commits.stop()
-	keptWrites.Delete(s.db)
+	openStores.Delete(s.db)
 	s.events.close()
 	return errors.Join(s.db.Close(), s.writing.tail.close())
 }
