@@ -240,7 +240,7 @@ func TestCommitStatsCountWhatCommitted(t *testing.T) {
 		wg.Go(func() {
 			in := store.NewDeployment{ProjectID: 1, Environment: "staging", SHA: sha(2000 + i), Ref: "main", Status: store.StatusRunning}
 			if i%4 == 0 {
-				in.SHA = "not-a-sha" // fails inside the shared transaction
+				in.SHA = "not-a-sha" // refused by the checks, inside the shared transaction
 			}
 			_, errs[i] = s.CreateDeployment(ctx, as["dev"], in)
 		})

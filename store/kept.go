@@ -97,8 +97,6 @@ type signIn struct {
 	touchAt   time.Time  // when the token's lastUsedAt is due to be written
 }
 
-type signIns = keptAnswers[[sha256.Size]byte, signIn]
-
 // signedIn returns a copy of the user a kept sign-in of the token hash
 // signs in as at now.
 func (s *Store) signedIn(hash [sha256.Size]byte, now time.Time) (*User, bool) {

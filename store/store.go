@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -125,7 +126,7 @@ type Store struct {
 	// keptWrites counts the commits that wrote to keptBuckets; signIns and
 	// projectPaths hold answers read from them (see kept.go).
 	keptWrites   atomic.Uint64
-	signIns      signIns
+	signIns      keptAnswers[[sha256.Size]byte, signIn]
 	projectPaths keptAnswers[string, Project]
 	events       *broker
 	// writing is the write transaction in progress, what it changed, and

@@ -99,28 +99,12 @@ type averages struct {
 }
 
 func readStates(path string) (averages, map[trace.GoID]*goroutine, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return averages{}, nil, err
-	}
-	defer f.Close()
-	r, err := trace.NewReader(f)
-	if err != nil {
-		return averages{}, nil, err
-	}
 	var first, last trace.Time
 	var procs, counts = 0, map[trace.GoState]int{}
 	var areaProcs float64
 	area := map[trace.GoState]float64{}
 	gs := map[trace.GoID]*goroutine{}
-	for {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return averages{}, nil, err
-		}
+	err := eachEvent(path, func(ev trace.Event) {
 		t := ev.Time()
 		if first == 0 {
 			first, last = t, t
@@ -132,7 +116,7 @@ func readStates(path string) (averages, map[trace.GoID]*goroutine, error) {
 		}
 		last = t
 		if ev.Kind() != trace.EventStateTransition {
-			continue
+			return
 		}
 		st := ev.StateTransition()
 		switch st.Resource.Kind {
@@ -158,6 +142,9 @@ func readStates(path string) (averages, map[trace.GoID]*goroutine, error) {
 			counts[from]--
 			counts[to]++
 		}
+	})
+	if err != nil {
+		return averages{}, nil, err
 	}
 	span := float64(last.Sub(first))
 	if span == 0 {
@@ -178,36 +165,20 @@ type call struct{ took, held time.Duration }
 
 // longCalls returns goroutine id's system calls longer than longCall.
 func longCalls(path string, id trace.GoID) ([]call, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := trace.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
 	var calls []call
 	var inCall bool
 	var start trace.Time
 	var proc trace.ProcID
 	var heldFor time.Duration // 0 while the P is held
-	for {
-		ev, err := r.ReadEvent()
-		if err == io.EOF {
-			return calls, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := eachEvent(path, func(ev trace.Event) {
 		if ev.Kind() != trace.EventStateTransition {
-			continue
+			return
 		}
 		st := ev.StateTransition()
 		switch st.Resource.Kind {
 		case trace.ResourceGoroutine:
 			if st.Resource.Goroutine() != id {
-				continue
+				return
 			}
 			from, to := st.Goroutine()
 			switch {
@@ -217,7 +188,7 @@ func longCalls(path string, id trace.GoID) ([]call, error) {
 				inCall = false
 				d := ev.Time().Sub(start)
 				if d <= longCall {
-					continue
+					return
 				}
 				if heldFor == 0 {
 					heldFor = d
@@ -230,5 +201,31 @@ func longCalls(path string, id trace.GoID) ([]call, error) {
 				heldFor = max(ev.Time().Sub(start), 1)
 			}
 		}
+	})
+	return calls, err
+}
+
+// eachEvent hands every event of the trace at path to fn, in order. The
+// two passes read it afresh: the goroutine the second follows is known only
+// after the first.
+func eachEvent(path string, fn func(trace.Event)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := trace.NewReader(f)
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := r.ReadEvent()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fn(ev)
 	}
 }
