@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -98,6 +99,54 @@ func TestWorkerPool(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		runAll(1)
 	}
+}
+
+// An idle worker keeps the stack its jobs grew, up to 16 KiB, through
+// collections, rather than having it halved by each and grown again, a copy
+// at a time, by its next job.
+func TestWorkerPoolKeepsGrownStacks(t *testing.T) {
+	p := &workerPool{jobs: make(chan func()), idle: time.Minute}
+	const workers = 256
+	var started, done sync.WaitGroup
+	started.Add(workers)
+	done.Add(workers)
+	for range workers {
+		// Every job waits until all run: each has a worker of its own.
+		p.run(func() {
+			defer done.Done()
+			growStack(8) // about 8 KiB of frames: a stack of 16 KiB
+			started.Done()
+			started.Wait()
+		})
+	}
+	done.Wait()
+	time.Sleep(100 * time.Millisecond) // for the workers to get back to waiting
+	before := stackInUse()
+	runtime.GC()
+	runtime.GC()
+	after := stackInUse()
+	close(p.jobs) // ends the workers
+	// Halving the workers' stacks would free 8 KiB each.
+	if freed := int64(before) - int64(after); freed > workers*8<<10/4 {
+		t.Errorf("two collections freed %d KiB of the stacks of %d idle workers (%d KiB in use before)", freed>>10, workers, before>>10)
+	}
+}
+
+//go:noinline
+func growStack(depth int) byte {
+	var frame [1 << 10]byte
+	frame[depth%len(frame)] = byte(depth)
+	if depth > 0 {
+		frame[0] += growStack(depth - 1)
+	}
+	runtime.KeepAlive(&frame)
+	return frame[0]
+}
+
+func stackInUse() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }
 
 type bytesWriter []byte
