@@ -73,10 +73,11 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 var itemWorkers = workerPool{jobs: make(chan func()), idle: 5 * time.Second}
 
 // workerPool runs jobs on goroutines that wait for the next job once done,
-// and end after idle to twice idle without one. A job never waits for a worker: when none
-// is free, it gets a new goroutine, which then joins the pool. So the pool
-// is as large as the most jobs running at once lately, and a job that waits
-// (for a dataloader batch, say) never holds up another.
+// and end after idle to twice idle without one. A job never waits for a
+// worker: when none is free, it gets a new goroutine, which then joins the
+// pool. So the pool is as large as the most jobs running at once lately,
+// and a job that waits (for a dataloader batch, say) never holds up
+// another.
 type workerPool struct {
 	jobs    chan func()
 	idle    time.Duration
