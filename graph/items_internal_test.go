@@ -99,6 +99,43 @@ func TestWorkerPool(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		runAll(1)
 	}
+	// Every worker ends once idle, and with none left the sweeper stops.
+	for deadline := time.Now().Add(5 * time.Second); p.live.Load() > 0 || p.sweeps.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s idle: %d workers live (sweeper running: %v)", p.live.Load(), p.sweeps.Load())
+		}
+	}
+}
+
+// Workers that keep being used, if only now and then, are not ended: the
+// pool stays as large as the most jobs running at once.
+func TestWorkerPoolKeepsWorkersInUse(t *testing.T) {
+	p := &workerPool{jobs: make(chan func()), idle: 20 * time.Millisecond}
+	const n = 8
+	runAll := func() {
+		var started, done sync.WaitGroup
+		started.Add(n)
+		done.Add(n)
+		for range n {
+			p.run(func() {
+				defer done.Done()
+				started.Done()
+				started.Wait()
+			})
+		}
+		done.Wait()
+	}
+	// 20 rounds a sweep apart: every worker waits most of the time, but
+	// all n are needed in every round.
+	for range 20 {
+		runAll()
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A job that finds no worker back waiting yet starts one, now and
+	// then on a busy machine: not one per round.
+	if got := p.started.Load(); got > 3*n {
+		t.Errorf("20 rounds of %d jobs, 5 ms apart, started %d goroutines: the sweeper ends workers still in use", n, got)
+	}
 }
 
 // An idle worker keeps the stack its jobs grew, up to 16 KiB, through
@@ -125,7 +162,9 @@ func TestWorkerPoolKeepsGrownStacks(t *testing.T) {
 	runtime.GC()
 	runtime.GC()
 	after := stackInUse()
-	close(p.jobs) // ends the workers
+	for range workers {
+		p.jobs <- nil // ends a worker
+	}
 	// Halving the workers' stacks would free 8 KiB each.
 	if freed := int64(before) - int64(after); freed > workers*8<<10/4 {
 		t.Errorf("two collections freed %d KiB of the stacks of %d idle workers (%d KiB in use before)", freed>>10, workers, before>>10)
