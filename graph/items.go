@@ -84,8 +84,8 @@ var itemWorkers = workerPool{jobs: make(chan func()), idle: 5 * time.Second}
 // that has waited longest). So a worker waits on the job channel alone.
 // Each waiting on it and on a timer of its own, reset after every job,
 // made every job a select over two channels and kept the runtime's timers
-// in motion: 10 % of q2's CPU at 32 clients went to the select, the timers
-// and their locks.
+// in motion: about 10 % of q2's CPU at 32 clients went to the select, the
+// timers and their locks.
 type workerPool struct {
 	jobs    chan func()
 	idle    time.Duration
@@ -127,8 +127,8 @@ func (p *workerPool) leftWaiting(n int64) {
 	}
 }
 
-// sweep ends the workers that waited through the last idle, and returns
-// once no worker lives.
+// sweep ends, every idle, as many workers as waited throughout it, and
+// returns once no worker lives.
 func (p *workerPool) sweep() {
 	tick := time.NewTicker(p.idle)
 	defer tick.Stop()
@@ -136,8 +136,9 @@ func (p *workerPool) sweep() {
 	for range tick.C {
 		if p.live.Load() == 0 {
 			p.sweeps.Store(false)
-			// A worker started since the load above found this sweeper
-			// running, and started none.
+			// A worker started between the load and the store saw this
+			// sweeper running and started none: sweep on for it, unless
+			// another sweeper has started since.
 			if p.live.Load() == 0 || !p.sweeps.CompareAndSwap(false, true) {
 				return
 			}
