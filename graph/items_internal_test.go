@@ -125,8 +125,8 @@ func TestWorkerPoolKeepsWorkersInUse(t *testing.T) {
 		}
 		done.Wait()
 	}
-	// 20 rounds a sweep apart: every worker waits most of the time, but
-	// all n are needed in every round.
+	// 20 rounds 5 ms apart, through about five sweeps: every worker waits
+	// most of the time, but all n are needed in every round.
 	for range 20 {
 		runAll()
 		time.Sleep(5 * time.Millisecond)
