@@ -62,21 +62,7 @@ func TestMarshalItems(t *testing.T) {
 // never make a job wait for one, and end when idle.
 func TestWorkerPool(t *testing.T) {
 	p := &workerPool{jobs: make(chan func()), idle: 50 * time.Millisecond}
-	// runAll runs n jobs that each wait until all n run: none of them can
-	// be handed to a worker busy with another.
-	runAll := func(n int) {
-		var started, done sync.WaitGroup
-		started.Add(n)
-		done.Add(n)
-		for range n {
-			p.run(func() {
-				defer done.Done()
-				started.Done()
-				started.Wait()
-			})
-		}
-		done.Wait()
-	}
+	runAll := func(n int) { runTogether(p, n, func() {}) }
 	runAll(4)
 	if got := p.started.Load(); got != 4 {
 		t.Fatalf("4 jobs at once started %d goroutines, want 4", got)
@@ -112,23 +98,10 @@ func TestWorkerPool(t *testing.T) {
 func TestWorkerPoolKeepsWorkersInUse(t *testing.T) {
 	p := &workerPool{jobs: make(chan func()), idle: 20 * time.Millisecond}
 	const n = 8
-	runAll := func() {
-		var started, done sync.WaitGroup
-		started.Add(n)
-		done.Add(n)
-		for range n {
-			p.run(func() {
-				defer done.Done()
-				started.Done()
-				started.Wait()
-			})
-		}
-		done.Wait()
-	}
 	// 20 rounds 5 ms apart, through about five sweeps: every worker waits
 	// most of the time, but all n are needed in every round.
 	for range 20 {
-		runAll()
+		runTogether(p, n, func() {})
 		time.Sleep(5 * time.Millisecond)
 	}
 	// A job that finds no worker back waiting yet starts one, now and
@@ -144,19 +117,9 @@ func TestWorkerPoolKeepsWorkersInUse(t *testing.T) {
 func TestWorkerPoolKeepsGrownStacks(t *testing.T) {
 	p := &workerPool{jobs: make(chan func()), idle: time.Minute}
 	const workers = 256
-	var started, done sync.WaitGroup
-	started.Add(workers)
-	done.Add(workers)
-	for range workers {
-		// Every job waits until all run: each has a worker of its own.
-		p.run(func() {
-			defer done.Done()
-			growStack(8) // about 8 KiB of frames: a stack of 16 KiB
-			started.Done()
-			started.Wait()
-		})
-	}
-	done.Wait()
+	runTogether(p, workers, func() {
+		growStack(8) // about 8 KiB of frames: a stack of 16 KiB
+	})
 	time.Sleep(100 * time.Millisecond) // for the workers to get back to waiting
 	before := stackInUse()
 	runtime.GC()
@@ -169,6 +132,24 @@ func TestWorkerPoolKeepsGrownStacks(t *testing.T) {
 	if freed := int64(before) - int64(after); freed > workers*8<<10/4 {
 		t.Errorf("two collections freed %d KiB of the stacks of %d idle workers (%d KiB in use before)", freed>>10, workers, before>>10)
 	}
+}
+
+// runTogether runs n jobs on p that each do work and then wait until all n
+// have: none of them can be handed to a worker busy with another, so each
+// has a worker of its own. It returns once all are done.
+func runTogether(p *workerPool, n int, work func()) {
+	var started, done sync.WaitGroup
+	started.Add(n)
+	done.Add(n)
+	for range n {
+		p.run(func() {
+			defer done.Done()
+			work()
+			started.Done()
+			started.Wait()
+		})
+	}
+	done.Wait()
 }
 
 //go:noinline
