@@ -319,7 +319,7 @@ func (l *Loader[K, V]) send(b *listBatch[K, V]) {
 	l.gatherMu.Unlock()
 	b.timer.Stop()
 	waited := l.waiting.Swap(false)
-	itemWorkers.run(func() {
+	itemWorkers.run(jobFunc(func() {
 		defer close(b.done)
 		defer l.doneReading(b) // what it read is known now, or failed
 		defer func() {
@@ -328,7 +328,7 @@ func (l *Loader[K, V]) send(b *listBatch[K, V]) {
 			}
 		}()
 		b.results = l.readBatch(b.ctx, b.keys, waited)
-	})
+	}))
 }
 
 // doneReading forgets that batch b is being read.
