@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -276,4 +278,39 @@ func metricSum(t testing.TB, baseURL, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// Ensure that with -max-running-queries 1, queries sent at once take
+// turns: some wait, /metrics shows their waits, every one is answered, and
+// none is left waiting.
+func TestQueriesTakeTurns(t *testing.T) {
+	s := serve(t, config{db: filepath.Join(t.TempDir(), "deploygraph.db"), adminToken: rootToken, demo: true, maxQueries: 1})
+	const clients = 16
+	query := `{ projects { nodes { fullPath environments { nodes { name lastDeployment { iid status } } } } } }`
+	for round := 0; metricAt(t, s.url, "deploygraph_graphql_query_wait_seconds_count") <= 0; round++ {
+		if round == 20 {
+			t.Fatalf("%d queries sent at once, 20 times, never waited for the one turn", clients)
+		}
+		errs := make(chan error, clients)
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				_, data, err := postGraphQL(context.Background(), http.DefaultClient, s.url, rootToken, query, nil)
+				if err == nil && len(list(data, "projects.nodes")) == 0 {
+					err = fmt.Errorf("no projects in %v", data)
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := metricAt(t, s.url, "deploygraph_graphql_queries_waiting"); got != 0 {
+		t.Errorf("%v queries still waiting once all were answered", got)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,15 +19,19 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("got max-depth %d, max-complexity %d, cors-origins %v, introspection %v; want 15, 5000, none, true",
 				c.maxDepth, c.maxComplexity, c.corsOrigins, c.introspection)
 		}
+		if want := 2 * runtime.GOMAXPROCS(0); c.maxQueries != want {
+			t.Errorf("got max-running-queries %d, want twice GOMAXPROCS, %d", c.maxQueries, want)
+		}
 	})
 	t.Run("Set", func(t *testing.T) {
-		c, err := parseFlags([]string{"-max-depth", "3", "-max-complexity=100", "-introspection=false",
+		c, err := parseFlags([]string{"-max-depth", "3", "-max-complexity=100", "-introspection=false", "-max-running-queries", "1",
 			"-cors-origins", " http://ok.example, HTTPS://App.Example:8443/ ,"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.maxDepth != 3 || c.maxComplexity != 100 || c.introspection {
-			t.Errorf("got max-depth %d, max-complexity %d, introspection %v; want 3, 100, false", c.maxDepth, c.maxComplexity, c.introspection)
+		if c.maxDepth != 3 || c.maxComplexity != 100 || c.introspection || c.maxQueries != 1 {
+			t.Errorf("got max-depth %d, max-complexity %d, introspection %v, max-running-queries %d; want 3, 100, false, 1",
+				c.maxDepth, c.maxComplexity, c.introspection, c.maxQueries)
 		}
 		if want := []string{"http://ok.example", "https://app.example:8443"}; !slices.Equal(c.corsOrigins, want) {
 			t.Errorf("cors-origins: got %v, want %v", c.corsOrigins, want)
@@ -49,6 +54,7 @@ func TestParseFlags(t *testing.T) {
 		{"ErrDepthZero", []string{"-max-depth", "0"}, "-max-depth"},
 		{"ErrComplexityNegative", []string{"-max-complexity", "-1"}, "-max-complexity"},
 		{"ErrComplexityNotANumber", []string{"-max-complexity", "lots"}, "max-complexity"},
+		{"ErrRunningQueriesZero", []string{"-max-running-queries", "0"}, "-max-running-queries"},
 		{"ErrOriginWithoutScheme", []string{"-cors-origins", "ok.example"}, "-cors-origins"},
 		{"ErrOriginWildcard", []string{"-cors-origins", "*"}, "-cors-origins"},
 		{"ErrOriginWithPath", []string{"-cors-origins", "https://ok.example/app"}, "-cors-origins"},

@@ -45,6 +45,7 @@ type config struct {
 	corsOrigins   []string
 	maxDepth      int
 	maxComplexity int
+	maxQueries    int
 	graphiqlDir   string
 
 	// logger takes the request log lines; nil is slog's default logger.
@@ -67,6 +68,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
 		"highest cost of an operation; a connection multiplies its children by first/last, or by 20 without them")
+	fs.IntVar(&c.maxQueries, "max-running-queries", graph.DefaultMaxRunningQueries(),
+		"how many queries run at once (twice the processors by default); the others wait their turn")
 	fs.StringVar(&c.graphiqlDir, "graphiql-assets", "",
 		"serve GraphiQL's scripts and stylesheet from this folder instead of a CDN (see README)")
 	if err := fs.Parse(args); err != nil {
@@ -80,6 +83,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.maxComplexity < 1 {
 		return c, fmt.Errorf("-max-complexity must be at least 1, not %d", c.maxComplexity)
+	}
+	if c.maxQueries < 1 {
+		return c, fmt.Errorf("-max-running-queries must be at least 1, not %d", c.maxQueries)
 	}
 	origins, err := parseOrigins(*corsOrigins)
 	if err != nil {
@@ -183,11 +189,12 @@ func prepareStore(ctx context.Context, s *store.Store, c config) error {
 func routes(s *store.Store, c config, m *observe.Metrics, graphiql http.Handler) (http.Handler, *graph.Handler) {
 	mux := http.NewServeMux()
 	api := graph.NewHandler(s, graph.Options{
-		Introspection: c.introspection,
-		MaxDepth:      c.maxDepth,
-		MaxComplexity: c.maxComplexity,
-		CORSOrigins:   c.corsOrigins,
-		Metrics:       m,
+		Introspection:     c.introspection,
+		MaxDepth:          c.maxDepth,
+		MaxComplexity:     c.maxComplexity,
+		MaxRunningQueries: c.maxQueries,
+		CORSOrigins:       c.corsOrigins,
+		Metrics:           m,
 	})
 	// Requests have 30 s; a WebSocket lives as long as its subscriptions.
 	mux.Handle("/graphql", api)

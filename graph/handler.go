@@ -33,6 +33,9 @@ type Options struct {
 	// MaxComplexity bounds an operation's cost, where every connection
 	// multiplies its children by its page size (5000).
 	MaxComplexity int
+	// MaxRunningQueries bounds how many queries run at once; the others
+	// wait their turn (see queryTurns). Twice GOMAXPROCS by default.
+	MaxRunningQueries int
 	// CORSOrigins are the browser origins, such as https://app.example.com,
 	// that may call the API from another site. None by default.
 	CORSOrigins []string
@@ -52,6 +55,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxComplexity <= 0 {
 		o.MaxComplexity = DefaultMaxComplexity
+	}
+	if o.MaxRunningQueries <= 0 {
+		o.MaxRunningQueries = DefaultMaxRunningQueries()
 	}
 	return o
 }
@@ -83,6 +89,7 @@ func NewHandler(s *store.Store, opts Options) *Handler {
 	use(newOperationCost(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: maxAliases, MaxComplexity: opts.MaxComplexity}))
 	use(socketExtension{resolver})
 	use(observe.Operations{})
+	use(newQueryTurns(opts.MaxRunningQueries, opts.Metrics))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 	overHTTP := withDeadline(requestTimeout, opts.cors(authenticate(resolver, checkRequest(opts.MaxBodyBytes, srv))))

@@ -97,10 +97,15 @@ func (w *deadlineWriter) start() bool {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// errTookTooLong is the error of a request that ran out of time.
+func errTookTooLong() *gqlerror.Error {
+	return &gqlerror.Error{Message: "The request took too long", Extensions: map[string]any{"code": CodeInternal}}
+}
+
 // timeoutBody answers a request that ran out of time.
 var timeoutBody = func() string {
 	var b strings.Builder
-	writeJSON(&b, errorResponse{Errors: gqlerror.List{{Message: "The request took too long", Extensions: map[string]any{"code": CodeInternal}}}})
+	writeJSON(&b, errorResponse{Errors: gqlerror.List{errTookTooLong()}})
 	return b.String()
 }()
 

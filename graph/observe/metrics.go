@@ -26,6 +26,8 @@ type Metrics struct {
 	txErrors        *prometheus.CounterVec
 	batchSize       *prometheus.HistogramVec
 	batchWaits      *prometheus.CounterVec
+	queriesWaiting  prometheus.Gauge
+	queryWait       prometheus.Histogram
 
 	// ActiveSubscriptions counts the subscriptions being served; the
 	// subscription transport moves it (see SubscriptionStarted).
@@ -68,6 +70,15 @@ func NewMetrics() *Metrics {
 			Name: "deploygraph_dataloader_waits_total",
 			Help: "Dataloader batches that waited for the other items of a list (the rest are sent at once), by loader.",
 		}, []string{"loader"}),
+		queriesWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "deploygraph_graphql_queries_waiting",
+			Help: "Queries waiting for their turn to run (-max-running-queries run at once).",
+		}),
+		queryWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "deploygraph_graphql_query_wait_seconds",
+			Help:    "How long queries waited for their turn to run; queries that found one free at once are not counted.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5, 30},
+		}),
 		ActiveSubscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "deploygraph_graphql_active_subscriptions",
 			Help: "Subscriptions being served.",
@@ -76,7 +87,8 @@ func NewMetrics() *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.errors, m.requestDuration, m.txDuration, m.txErrors, m.batchSize, m.batchWaits, m.ActiveSubscriptions,
+		m.requests, m.errors, m.requestDuration, m.txDuration, m.txErrors, m.batchSize, m.batchWaits,
+		m.queriesWaiting, m.queryWait, m.ActiveSubscriptions,
 	)
 	return m
 }
@@ -109,6 +121,20 @@ func (m *Metrics) ObserveBatch(loader string, keys int, waited bool) {
 	m.batchSize.WithLabelValues(loader).Observe(float64(keys))
 	if waited {
 		m.batchWaits.WithLabelValues(loader).Inc()
+	}
+}
+
+// QueryWaitStarted counts a query as waiting for its turn until the
+// returned function is called, which records how long it waited.
+func (m *Metrics) QueryWaitStarted() (ended func()) {
+	if m == nil {
+		return func() {}
+	}
+	m.queriesWaiting.Inc()
+	start := time.Now()
+	return func() {
+		m.queryWait.Observe(time.Since(start).Seconds())
+		m.queriesWaiting.Dec()
 	}
 }
 
