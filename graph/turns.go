@@ -18,9 +18,10 @@ func DefaultMaxRunningQueries() int { return 2 * runtime.GOMAXPROCS(0) }
 // queryTurns lets at most cap(turns) queries run at once; the others wait
 // their turn, in the order they came (a channel's senders wait in order).
 //
-// A query waits for nothing but the processors (its store reads are memory
-// reads), so running more of them at once than the processors can hold
-// makes none of them done sooner: it only interleaves them. Interleaved,
+// A query waits for little but the processors (its store reads come from
+// the mapped file, in memory once read), so running more of them at once
+// than the processors can hold makes none of them done sooner: it only
+// interleaves them. Interleaved,
 // 32 pages of 50 deployments hold 1,600 items in flight, with their
 // goroutines, stacks and batches; taking turns, a few pages do, whose
 // data stays in the processors' caches. At 32 clients, pages of 50
