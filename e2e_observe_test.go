@@ -284,7 +284,7 @@ func metricSum(t testing.TB, baseURL, name string) float64 {
 // turns: some wait, /metrics shows their waits, every one is answered, and
 // none is left waiting.
 func TestQueriesTakeTurns(t *testing.T) {
-	s := serve(t, config{db: filepath.Join(t.TempDir(), "deploygraph.db"), adminToken: rootToken, demo: true, maxQueries: 1})
+	s := serve(t, config{db: filepath.Join(t.TempDir(), "deploygraph.db"), adminToken: rootToken, demo: true, maxRunningQueries: 1})
 	const clients = 16
 	query := `{ projects { nodes { fullPath environments { nodes { name lastDeployment { iid status } } } } } }`
 	for round := 0; metricAt(t, s.url, "deploygraph_graphql_query_wait_seconds_count") <= 0; round++ {

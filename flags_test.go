@@ -19,8 +19,8 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("got max-depth %d, max-complexity %d, cors-origins %v, introspection %v; want 15, 5000, none, true",
 				c.maxDepth, c.maxComplexity, c.corsOrigins, c.introspection)
 		}
-		if want := 2 * runtime.GOMAXPROCS(0); c.maxQueries != want {
-			t.Errorf("got max-running-queries %d, want twice GOMAXPROCS, %d", c.maxQueries, want)
+		if want := 2 * runtime.GOMAXPROCS(0); c.maxRunningQueries != want {
+			t.Errorf("got max-running-queries %d, want twice GOMAXPROCS, %d", c.maxRunningQueries, want)
 		}
 	})
 	t.Run("Set", func(t *testing.T) {
@@ -29,9 +29,9 @@ func TestParseFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.maxDepth != 3 || c.maxComplexity != 100 || c.introspection || c.maxQueries != 1 {
+		if c.maxDepth != 3 || c.maxComplexity != 100 || c.introspection || c.maxRunningQueries != 1 {
 			t.Errorf("got max-depth %d, max-complexity %d, introspection %v, max-running-queries %d; want 3, 100, false, 1",
-				c.maxDepth, c.maxComplexity, c.introspection, c.maxQueries)
+				c.maxDepth, c.maxComplexity, c.introspection, c.maxRunningQueries)
 		}
 		if want := []string{"http://ok.example", "https://app.example:8443"}; !slices.Equal(c.corsOrigins, want) {
 			t.Errorf("cors-origins: got %v, want %v", c.corsOrigins, want)

@@ -36,17 +36,17 @@ var schemaSDL []byte
 
 // config is everything the flags (and their environment variables) set.
 type config struct {
-	addr          string
-	db            string
-	adminToken    string
-	demo          bool
-	importFile    string
-	introspection bool
-	corsOrigins   []string
-	maxDepth      int
-	maxComplexity int
-	maxQueries    int
-	graphiqlDir   string
+	addr              string
+	db                string
+	adminToken        string
+	demo              bool
+	importFile        string
+	introspection     bool
+	corsOrigins       []string
+	maxDepth          int
+	maxComplexity     int
+	maxRunningQueries int
+	graphiqlDir       string
 
 	// logger takes the request log lines; nil is slog's default logger.
 	logger *slog.Logger
@@ -68,7 +68,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest nesting of fields in an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxComplexity,
 		"highest cost of an operation; a connection multiplies its children by first/last, or by 20 without them")
-	fs.IntVar(&c.maxQueries, "max-running-queries", graph.DefaultMaxRunningQueries(),
+	fs.IntVar(&c.maxRunningQueries, "max-running-queries", graph.DefaultMaxRunningQueries(),
 		"how many queries run at once (twice the processors by default); the others wait their turn")
 	fs.StringVar(&c.graphiqlDir, "graphiql-assets", "",
 		"serve GraphiQL's scripts and stylesheet from this folder instead of a CDN (see README)")
@@ -84,8 +84,8 @@ func parseFlags(args []string) (config, error) {
 	if c.maxComplexity < 1 {
 		return c, fmt.Errorf("-max-complexity must be at least 1, not %d", c.maxComplexity)
 	}
-	if c.maxQueries < 1 {
-		return c, fmt.Errorf("-max-running-queries must be at least 1, not %d", c.maxQueries)
+	if c.maxRunningQueries < 1 {
+		return c, fmt.Errorf("-max-running-queries must be at least 1, not %d", c.maxRunningQueries)
 	}
 	origins, err := parseOrigins(*corsOrigins)
 	if err != nil {
@@ -192,7 +192,7 @@ func routes(s *store.Store, c config, m *observe.Metrics, graphiql http.Handler)
 		Introspection:     c.introspection,
 		MaxDepth:          c.maxDepth,
 		MaxComplexity:     c.maxComplexity,
-		MaxRunningQueries: c.maxQueries,
+		MaxRunningQueries: c.maxRunningQueries,
 		CORSOrigins:       c.corsOrigins,
 		Metrics:           m,
 	})

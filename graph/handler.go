@@ -89,6 +89,9 @@ func NewHandler(s *store.Store, opts Options) *Handler {
 	use(newOperationCost(operationLimits{MaxDepth: opts.MaxDepth, MaxAliases: maxAliases, MaxComplexity: opts.MaxComplexity}))
 	use(socketExtension{resolver})
 	use(observe.Operations{})
+	// Inside observe.Operations, which notes a response's error codes: a
+	// query whose request ends while it waits for its turn is counted as
+	// the error it answers.
 	use(newQueryTurns(opts.MaxRunningQueries, opts.Metrics))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)

@@ -27,6 +27,7 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 	items := make([]listItem, length)
 	for i := range items {
 		items[i].list, items[i].index = l, i
+		items[i].fc.Index = &items[i].index
 	}
 	if length == 1 {
 		items[0].marshal()
@@ -87,7 +88,6 @@ func (it *listItem) run() {
 // marshal marshals the item in a field context with its index; a panic
 // makes the list null and is reported as an error.
 func (it *listItem) marshal() {
-	it.fc.Index = &it.index
 	ctx := graphql.WithFieldContext(it.list.ctx, &it.fc)
 	defer func() {
 		if r := recover(); r != nil {

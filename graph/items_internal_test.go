@@ -236,8 +236,7 @@ func items(t *testing.T, l *Loader[int, int]) func(ctx context.Context, i int) g
 }
 
 // A list's items allocate nothing of their own but the context holding
-// each one's field context: allocation is a fifth of the CPU of a page of
-// deployments, and a closure per item took four allocations per item.
+// each one's field context (see itemList).
 func TestMarshalItemsAllocations(t *testing.T) {
 	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, graphql.DefaultRecover)
 	const n = 50
