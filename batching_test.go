@@ -1,6 +1,8 @@
 package main
 
 import (
+	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -69,15 +71,17 @@ func TestPagesPrefetchWhatTheirItemsAsk(t *testing.T) {
   approvals { status user { username } } pendingApprovalCount
   approvalSummary { status rules { accessLevelDescription approvedCount canApprove user { username } group { name } } }
   isLastDeployment userPermissions { updateDeployment destroyDeployment approveDeployment }
-} edges { node { environment { name } ...on Deployment { user { name } } } } } } }`,
+  mergeRequests(first: 5) { count nodes { iid title } } titled: mergeRequests(orderBy: TITLE, sort: ASC, labels: ["backend"]) { nodes { iid } }
+} edges { node { environment { name } ...on Deployment { user { name } mergeRequests(first: 5) { count } } } } } } }`,
 	}, {
 		"environments", `{ project(id: "acme/app") { environments(first: 20) { nodes {
   name protected lastDeployment { status user { username } deployable { name pipeline { id } } }
   failed: lastDeployment(status: FAILED) { status environment { name } }
 } } } }`,
 	}, {
-		// The check can fail: an item's merge requests are not prefetched.
-		"control", `{ project(id: "acme/app") { deployments(first: 20) { nodes { mergeRequests { count } } } } }`,
+		// The check can fail: the authors of an item's merge requests are
+		// not prefetched.
+		"control", `{ project(id: "acme/app") { deployments(first: 20) { nodes { mergeRequests { nodes { author { username } } } } } } }`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +90,7 @@ func TestPagesPrefetchWhatTheirItemsAsk(t *testing.T) {
 			waited := waits() - before
 			if tt.name == "control" {
 				if waited == 0 {
-					t.Fatal("a page's merge requests did not wait for the page's items: the metric counts nothing")
+					t.Fatal("the authors of a page's merge requests did not wait for the page's items: the metric counts nothing")
 				}
 				return
 			}
@@ -94,6 +98,54 @@ func TestPagesPrefetchWhatTheirItemsAsk(t *testing.T) {
 				t.Fatalf("%v batches waited for the items of a list, want none", waited)
 			}
 		})
+	}
+}
+
+// A page's merge requests, prefetched for all of its deployments at once,
+// answer as each deployment's own field does, whatever the arguments
+// (literal or variables, each alias its own), and no batch of the page
+// waits for its items.
+func TestPrefetchedMergeRequestsAnswerAsEachDeployment(t *testing.T) {
+	s := startServer(t, fixtureDoc(120))
+	token := s.tokenFor(t, userMaintainer)
+	const fields = `merged: mergeRequests(state: MERGED, orderBy: TITLE, sort: ASC, first: 5) { count nodes { iid } }
+  none: mergeRequests(state: OPENED, first: 5) { count nodes { iid } }
+  first: mergeRequests(first: 1) { nodes { iid } pageInfo { hasNextPage } }
+  last: mergeRequests(last: 1, labels: ["backend"], draft: false) { nodes { iid } }
+  found: mergeRequests(search: "MR 21", authorUsername: "dev", first: 5) { nodes { iid } }
+  branch: mergeRequests(sourceBranch: $branch, targetBranch: "main", first: 5) { nodes { iid } }
+  window: mergeRequests(createdAfter: $after, updatedBefore: $before, orderBy: UPDATED_AT, first: 5) { nodes { iid } }`
+	vars := map[string]any{"branch": "topic-7", "after": at(106), "before": at(160)}
+	page := `query($branch: String, $after: Time, $before: Time) { project(id: "acme/app") {
+  deployments(first: 20, orderBy: ID, sort: ASC) { nodes { iid ` + fields + ` } } } }`
+	one := `query($iid: Int!, $branch: String, $after: Time, $before: Time) { project(id: "acme/app") {
+  deployment(iid: $iid) { iid ` + fields + ` } } }`
+
+	waits := func() float64 { return metricSum(t, s.url, "deploygraph_dataloader_waits_total") }
+	before := waits()
+	nodes := list(s.mustQuery(t, token, page, vars), "project.deployments.nodes")
+	if waited := waits() - before; waited != 0 {
+		t.Errorf("%v batches of the page waited for its items, want none: its merge requests were not prefetched", waited)
+	}
+	if len(nodes) != 20 {
+		t.Fatalf("%d deployments, want 20", len(nodes))
+	}
+	narrowed := map[string]bool{}
+	for _, d := range nodes {
+		vars := maps.Clone(vars)
+		vars["iid"] = get(d, "iid")
+		own := get(s.mustQuery(t, token, one, vars), "project.deployment")
+		if !reflect.DeepEqual(d, own) {
+			t.Fatalf("deployment %v in a page:\n%v\nasked alone:\n%v", get(d, "iid"), d, own)
+		}
+		for _, alias := range []string{"branch", "window", "found"} {
+			if n := len(list(d, alias+".nodes")); n > 0 && n < len(list(d, "merged.nodes")) {
+				narrowed[alias] = true
+			}
+		}
+	}
+	if len(narrowed) < 2 {
+		t.Fatalf("only %v narrowed a deployment's merge requests: the fixture no longer tells the arguments apart", narrowed)
 	}
 }
 

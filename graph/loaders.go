@@ -3,12 +3,14 @@ package graph
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/deploygraph/deploygraph/store"
 )
@@ -412,6 +414,68 @@ type Loaders struct {
 	EnvironmentCounts  *Loader[*store.EnvironmentQuery, int]
 	MergeRequestPages  *Loader[*store.MergeRequestQuery, store.Page[*store.MergeRequest]]
 	MergeRequestCounts *Loader[*store.MergeRequestQuery, int]
+
+	// mergeRequests keeps the queries pages prefetched, so that their
+	// items load the same keys.
+	mergeRequestsMu sync.RWMutex
+	mergeRequests   map[mergeRequestsOf]*store.MergeRequestQuery
+}
+
+// mergeRequestsOf names the merge requests that one mergeRequests field
+// of the query asks of one deployment.
+type mergeRequestsOf struct {
+	field      *ast.Field
+	deployment int64
+}
+
+// keepMergeRequests keeps qs, the queries of field for a page's
+// deployments that it prefetches, and returns the queries kept: a
+// deployment's first.
+func (l *Loaders) keepMergeRequests(field *ast.Field, qs []*store.MergeRequestQuery) []*store.MergeRequestQuery {
+	l.mergeRequestsMu.Lock()
+	defer l.mergeRequestsMu.Unlock()
+	if l.mergeRequests == nil {
+		l.mergeRequests = make(map[mergeRequestsOf]*store.MergeRequestQuery, len(qs))
+	}
+	for i, q := range qs {
+		at := mergeRequestsOf{field, q.DeploymentID}
+		if kept, ok := l.mergeRequests[at]; ok {
+			qs[i] = kept
+		} else {
+			l.mergeRequests[at] = q
+		}
+	}
+	return qs
+}
+
+// keptMergeRequests returns the query kept for the field being resolved and
+// q's deployment when it asks what q asks, else q.
+func (l *Loaders) keptMergeRequests(ctx context.Context, q *store.MergeRequestQuery) *store.MergeRequestQuery {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return q
+	}
+	l.mergeRequestsMu.RLock()
+	kept, ok := l.mergeRequests[mergeRequestsOf{fc.Field.Field, q.DeploymentID}]
+	l.mergeRequestsMu.RUnlock()
+	if ok && sameMergeRequests(kept, q) {
+		return kept
+	}
+	return q
+}
+
+// sameMergeRequests reports whether a and b ask the same: the same values,
+// and the same pointers where they point (the items of a page share their
+// field's arguments, see fieldArgs). TestSameMergeRequestsComparesEveryField
+// holds it to every field of the query.
+func sameMergeRequests(a, b *store.MergeRequestQuery) bool {
+	return a.ProjectID == b.ProjectID && a.DeploymentID == b.DeploymentID &&
+		a.State == b.State && a.OrderBy == b.OrderBy && a.Asc == b.Asc &&
+		slices.Equal(a.Labels, b.Labels) && a.Search == b.Search && a.AuthorUsername == b.AuthorUsername &&
+		a.SourceBranch == b.SourceBranch && a.TargetBranch == b.TargetBranch &&
+		a.CreatedAfter == b.CreatedAfter && a.CreatedBefore == b.CreatedBefore &&
+		a.UpdatedAfter == b.UpdatedAfter && a.UpdatedBefore == b.UpdatedBefore &&
+		a.Draft == b.Draft && a.Page == b.Page
 }
 
 // NewLoaders makes the dataloaders for one request. onBatch, when set,

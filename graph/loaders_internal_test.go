@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/deploygraph/deploygraph/store"
 )
 
 // A loader reads each key once per request: a key read before, or primed,
@@ -233,5 +236,56 @@ func TestListLookupJoinsTheBatchBeingRead(t *testing.T) {
 	}
 	if n := reads.Load(); n != 1 {
 		t.Fatalf("the key was read %d times, want once", n)
+	}
+}
+
+// sameMergeRequests tells apart two queries that differ in any one field
+// (and any field of a field's struct): a field added to the query and left
+// out of it would let an item use a page's prefetched merge requests that
+// its own arguments do not ask for.
+func TestSameMergeRequestsComparesEveryField(t *testing.T) {
+	var leaves []string
+	var walk func(path string, v reflect.Value)
+	walk = func(path string, v reflect.Value) {
+		if v.Kind() == reflect.Struct {
+			for i := range v.NumField() {
+				walk(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+			return
+		}
+		leaves = append(leaves, path)
+	}
+	walk("", reflect.ValueOf(store.MergeRequestQuery{}))
+
+	for _, leaf := range leaves {
+		t.Run(leaf, func(t *testing.T) {
+			a, b := &store.MergeRequestQuery{}, &store.MergeRequestQuery{}
+			if !sameMergeRequests(a, b) {
+				t.Fatal("two empty queries differ")
+			}
+			v := reflect.ValueOf(b).Elem()
+			for _, name := range strings.Split(leaf[1:], ".") {
+				v = v.FieldByName(name)
+			}
+			switch v.Kind() {
+			case reflect.Pointer:
+				v.Set(reflect.New(v.Type().Elem()))
+			case reflect.Slice:
+				v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+				v.SetInt(1)
+			case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+				v.SetUint(1)
+			case reflect.String:
+				v.SetString("x")
+			case reflect.Bool:
+				v.SetBool(true)
+			default:
+				t.Fatalf("a field of kind %s: teach this test to change it", v.Kind())
+			}
+			if sameMergeRequests(a, b) {
+				t.Fatalf("queries that differ in %s are the same to sameMergeRequests", leaf)
+			}
+		})
 	}
 }

@@ -3,11 +3,13 @@ package graph
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/deploygraph/deploygraph/graph/model"
 	"github.com/deploygraph/deploygraph/store"
 )
 
@@ -149,6 +151,7 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 		approvalsOf = l.Approvals.LoadMany(ctx, ids)
 		round = append(round, awaiting(approvalsOf))
 	}
+	round = append(round, prefetchMergeRequests(ctx, l, page, fields["mergeRequests"])...)
 	await(round)
 
 	// The second round: what those objects lead to.
@@ -219,6 +222,62 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 		}
 	}
 	await([]func(){awaiting(l.Users.LoadMany(ctx, ruleUsers)), awaiting(l.Groups.LoadMany(ctx, ruleGroups))})
+}
+
+// prefetchMergeRequests loads, for each mergeRequests field asked of the
+// page's deployments (each alias has its own arguments), every deployment's
+// page of merge requests, and their counts if asked, in one batch each.
+// The queries are kept (see Loaders.keepMergeRequests), so that each item's
+// resolver asks its loader for the very key read here.
+func prefetchMergeRequests(ctx context.Context, l *Loaders, page []*store.Deployment, fields []graphql.CollectedField) []func() {
+	var waits []func()
+	for _, f := range fields {
+		args, err := fieldArgs(ctx, f, func() (map[string]any, error) {
+			return argumentReader(ctx).field_Deployment_mergeRequests_args(ctx, f.ArgumentMap(graphql.GetOperationContext(ctx).Variables))
+		})
+		if err != nil {
+			continue // each item's field reports it
+		}
+		asked, each := mergeRequestsAsked(args), make([]store.MergeRequestQuery, len(page))
+		queries := make([]*store.MergeRequestQuery, len(page))
+		for i, d := range page {
+			each[i] = *asked
+			each[i].ProjectID, each[i].DeploymentID = d.ProjectID, d.ID
+			queries[i] = &each[i]
+		}
+		queries = l.keepMergeRequests(f.Field, queries)
+		waits = append(waits, awaiting(l.MergeRequestPages.LoadMany(ctx, queries)))
+		if len(subfields(ctx, []graphql.CollectedField{f}, "MergeRequestConnection")["count"]) > 0 {
+			waits = append(waits, awaiting(l.MergeRequestCounts.LoadMany(ctx, queries)))
+		}
+	}
+	return waits
+}
+
+// mergeRequestsAsked is the query of Deployment.mergeRequests, for no
+// deployment yet, from the field's arguments as the generated code reads
+// them and hands them to the resolver.
+func mergeRequestsAsked(args map[string]any) *store.MergeRequestQuery {
+	return mergeRequestQuery(arg[*store.MergeRequestState](args, "state"), arg[*model.MergeRequestOrderBy](args, "orderBy"),
+		arg[*model.SortDirection](args, "sort"), arg[[]string](args, "labels"), arg[*string](args, "search"),
+		arg[*string](args, "authorUsername"), arg[*string](args, "sourceBranch"), arg[*string](args, "targetBranch"),
+		arg[*time.Time](args, "createdAfter"), arg[*time.Time](args, "createdBefore"),
+		arg[*time.Time](args, "updatedAfter"), arg[*time.Time](args, "updatedBefore"), arg[*bool](args, "draft"),
+		arg[*int](args, "first"), arg[*string](args, "after"), arg[*int](args, "last"), arg[*string](args, "before"))
+}
+
+// arg is a field's argument of type T, or T's zero value if it is absent
+// or of another type: then the query made from it differs from the
+// resolver's, which loads its own (see Loaders.keptMergeRequests).
+func arg[T any](args map[string]any, name string) T {
+	v, _ := args[name].(T)
+	return v
+}
+
+// argumentReader reads field arguments as the generated code does, with the
+// unmarshalers of their types, which need the operation and no resolver.
+func argumentReader(ctx context.Context) *executionContext {
+	return newExecutionContext(graphql.GetOperationContext(ctx), &executableSchema{}, nil)
 }
 
 // environmentKeys are the keys of envs, leaving out the missing ones.

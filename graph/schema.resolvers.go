@@ -174,7 +174,7 @@ func (r *deploymentResolver) MergeRequests(ctx context.Context, obj *store.Deplo
 	q := mergeRequestQuery(state, orderBy, sort, labels, search, authorUsername, sourceBranch, targetBranch,
 		createdAfter, createdBefore, updatedAfter, updatedBefore, draft, first, after, last, before)
 	q.ProjectID, q.DeploymentID = obj.ProjectID, obj.ID
-	return mergeRequestConnection(ctx, q)
+	return mergeRequestConnection(ctx, loadersFrom(ctx).keptMergeRequests(ctx, q))
 }
 
 // UserPermissions is the resolver for the userPermissions field.
