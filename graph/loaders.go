@@ -69,7 +69,7 @@ type Loader[K comparable, V any] struct {
 	// look up what the page prefetched, a few hundred lookups, and should
 	// not gather a batch or reset the quiet timer for them.
 	knownMu sync.RWMutex
-	known   map[K]dataloader.Thunk[V]
+	known   map[K]V
 	// waiters counts, by key, the goroutines that will wait for its batch
 	// (see await).
 	waiters map[K]int
@@ -78,8 +78,8 @@ type Loader[K comparable, V any] struct {
 // Load asks for one key: at once outside lists, else with the other items'
 // keys (see BatchQuiet).
 func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
-	if thunk, ok := l.lookup(key); ok {
-		return thunk
+	if v, ok := l.lookup(key); ok {
+		return answer(v)
 	}
 	if !inList(ctx) {
 		values, errs := l.read(ctx, []K{key})
@@ -105,14 +105,31 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 func (l *Loader[K, V]) await(key K) (dataloader.Thunk[V], bool) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
-	if thunk, ok := l.known[key]; ok {
-		return thunk, true
+	if v, ok := l.known[key]; ok {
+		return answer(v), true
 	}
 	if l.waiters == nil {
 		l.waiters = make(map[K]int)
 	}
 	l.waiters[key]++
 	return nil, false
+}
+
+// answer is the thunk of a value read before.
+func answer[V any](v V) dataloader.Thunk[V] {
+	return func() (V, error) { return v, nil }
+}
+
+// get is Load(ctx, key)() without a thunk where none is needed: for a key
+// read before, and outside lists, where it is read at once.
+func (l *Loader[K, V]) get(ctx context.Context, key K) (V, error) {
+	if v, ok := l.lookup(key); ok {
+		return v, nil
+	}
+	if !inList(ctx) {
+		return resultOf(l.readBatch(ctx, []K{key}, false), 0, key)
+	}
+	return l.Load(ctx, key)()
 }
 
 // LoadMany asks for several keys in one batch, as Load does for one: they
@@ -122,11 +139,12 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 		values, errs := l.read(ctx, keys)
 		return func() ([]V, []error) { return values, errs }
 	}
-	thunks := make([]dataloader.Thunk[V], len(keys))
+	known := make([]V, len(keys))
+	thunks := make([]dataloader.Thunk[V], len(keys)) // nil where known
 	gathered := false
 	for i, key := range keys {
 		var ok bool
-		if thunks[i], ok = l.lookup(key); ok {
+		if known[i], ok = l.lookup(key); ok {
 			continue
 		}
 		thunks[i], gathered = l.enqueue(ctx, key), true
@@ -138,9 +156,11 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 		l.gathering()
 	}
 	return func() ([]V, []error) {
-		values, errs := make([]V, len(keys)), make([]error, len(keys))
+		values, errs := slices.Clone(known), make([]error, len(keys))
 		for i, thunk := range thunks {
-			values[i], errs[i] = thunk()
+			if thunk != nil {
+				values[i], errs[i] = thunk()
+			}
 		}
 		return values, errs
 	}
@@ -155,8 +175,8 @@ func (l *Loader[K, V]) read(ctx context.Context, keys []K) ([]V, []error) {
 		at      map[K]int // a missing key's place in missing
 	)
 	for i, key := range keys {
-		if thunk, ok := l.lookup(key); ok {
-			values[i], errs[i] = thunk()
+		if v, ok := l.lookup(key); ok {
+			values[i] = v
 			continue
 		}
 		if at == nil {
@@ -214,11 +234,11 @@ func (l *Loader[K, V]) Prime(key K, value V) {
 }
 
 // lookup answers key if it was read before.
-func (l *Loader[K, V]) lookup(key K) (dataloader.Thunk[V], bool) {
+func (l *Loader[K, V]) lookup(key K) (V, bool) {
 	l.knownMu.RLock()
 	defer l.knownMu.RUnlock()
-	thunk, ok := l.known[key]
-	return thunk, ok
+	v, ok := l.known[key]
+	return v, ok
 }
 
 // remember keeps what a batch read; a key whose read failed is read again
@@ -227,12 +247,11 @@ func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
 	if l.known == nil {
-		l.known = make(map[K]dataloader.Thunk[V], len(keys))
+		l.known = make(map[K]V, len(keys))
 	}
 	for i, key := range keys {
 		if i < len(results) && results[i] != nil && results[i].Error == nil {
-			value := results[i].Data
-			l.known[key] = func() (V, error) { return value, nil }
+			l.known[key] = results[i].Data
 		}
 	}
 }
@@ -536,13 +555,14 @@ func (l *Loader[K, V]) readBatch(ctx context.Context, keys []K, waited bool) []*
 func loader[K comparable, V any](q *quietTimer, name string, fetch func(context.Context, []K) ([]V, error)) *Loader[K, V] {
 	return newLoader(q, name, func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		values, err := fetch(ctx, keys)
-		out := make([]*dataloader.Result[V], len(keys))
+		out, each := make([]*dataloader.Result[V], len(keys)), make([]dataloader.Result[V], len(keys))
 		for i := range keys {
 			if err != nil {
-				out[i] = &dataloader.Result[V]{Error: err}
+				each[i].Error = err
 			} else {
-				out[i] = &dataloader.Result[V]{Data: values[i]}
+				each[i].Data = values[i]
 			}
+			out[i] = &each[i]
 		}
 		return out
 	})
@@ -556,9 +576,10 @@ func listLoader[Q any, V any](q *quietTimer, name string, fetch func(context.Con
 			qs[i] = *k
 		}
 		values, errs := fetch(ctx, qs)
-		out := make([]*dataloader.Result[V], len(keys))
+		out, each := make([]*dataloader.Result[V], len(keys)), make([]dataloader.Result[V], len(keys))
 		for i := range keys {
-			out[i] = &dataloader.Result[V]{Data: values[i], Error: errs[i]}
+			each[i] = dataloader.Result[V]{Data: values[i], Error: errs[i]}
+			out[i] = &each[i]
 		}
 		return out
 	})
@@ -566,5 +587,5 @@ func listLoader[Q any, V any](q *quietTimer, name string, fetch func(context.Con
 
 // load reads one key through a loader.
 func load[K comparable, V any](ctx context.Context, l *Loader[K, V], key K) (V, error) {
-	return l.Load(ctx, key)()
+	return l.get(ctx, key)
 }

@@ -289,3 +289,36 @@ func TestSameMergeRequestsComparesEveryField(t *testing.T) {
 		})
 	}
 }
+
+// A key read before is answered without allocating, and what a batch
+// keeps does not take allocations per key: a page's lookups read and
+// answer hundreds of keys per request.
+func TestLoaderAllocations(t *testing.T) {
+	l := loader(&quietTimer{}, "probe", func(_ context.Context, keys []int) ([]string, error) {
+		return make([]string, len(keys)), nil
+	})
+	ctx := context.Background()
+	if _, err := load(ctx, l, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = load(ctx, l, 1) }); n != 0 {
+		t.Errorf("a key read before: %v allocations, want none", n)
+	}
+
+	batch := func(n int) float64 {
+		keys := make([]int, n)
+		return testing.AllocsPerRun(20, func() {
+			l.known = nil // read every key again
+			for i := range keys {
+				keys[i] = i
+			}
+			l.readBatch(ctx, keys, false)
+		})
+	}
+	one, many := batch(1), batch(256)
+	// The known map grows with the keys (a handful of allocations for 256);
+	// an allocation per key would add 255.
+	if many-one > 16 {
+		t.Errorf("a batch of 256 keys: %v allocations, one of 1 key: %v; want at most 16 more", many, one)
+	}
+}
