@@ -10,14 +10,14 @@ import (
 // the caller cannot see is NOT_FOUND, exactly like one that does not exist.
 func projectAccess(ctx context.Context, projectID int64) (*store.Project, store.ProjectAccess, error) {
 	l := loadersFrom(ctx)
-	p, err := load(ctx, l.Projects, projectID)
+	p, err := load(ctx, &l.Projects, projectID)
 	if err != nil || p == nil {
 		return visibleProject(ViewerFrom(ctx), p, store.NoAccess, err)
 	}
 	v := ViewerFrom(ctx)
 	level := store.NoAccess
 	if v.Authenticated() {
-		level, err = load(ctx, l.MemberLevels, store.MemberKey{ProjectID: p.ID, UserID: v.UserID()})
+		level, err = load(ctx, &l.MemberLevels, store.MemberKey{ProjectID: p.ID, UserID: v.UserID()})
 	}
 	return visibleProject(v, p, level, err)
 }
@@ -65,6 +65,6 @@ func approver(ctx context.Context, acc store.ProjectAccess) (store.Approver, err
 	if !v.Authenticated() {
 		return store.Approver{}, nil
 	}
-	groups, err := load(ctx, loadersFrom(ctx).UserGroups, v.UserID())
+	groups, err := load(ctx, &loadersFrom(ctx).UserGroups, v.UserID())
 	return store.Approver{UserID: v.UserID(), Admin: v.Admin(), Level: acc.Level, GroupIDs: groups}, err
 }

@@ -71,24 +71,24 @@ func mergeRequestQuery(state *store.MergeRequestState, orderBy *model.MergeReque
 // the client asks for it.
 func deploymentConnection(ctx context.Context, q *store.DeploymentQuery) (*model.DeploymentConnection, error) {
 	l := loadersFrom(ctx)
-	page, err := load(ctx, l.DeploymentPages, q)
+	page, err := load(ctx, &l.DeploymentPages, q)
 	if err != nil {
 		return nil, err
 	}
 	prefetchDeployments(ctx, l, page.Items)
 	return model.NewDeploymentConnection(page, func(ctx context.Context) (int, error) {
-		return load(ctx, l.DeploymentCounts, q)
+		return load(ctx, &l.DeploymentCounts, q)
 	}), nil
 }
 
 func mergeRequestConnection(ctx context.Context, q *store.MergeRequestQuery) (*model.MergeRequestConnection, error) {
 	l := loadersFrom(ctx)
-	page, err := load(ctx, l.MergeRequestPages, q)
+	page, err := load(ctx, &l.MergeRequestPages, q)
 	if err != nil {
 		return nil, err
 	}
 	return model.NewMergeRequestConnection(page, func(ctx context.Context) (int, error) {
-		return load(ctx, l.MergeRequestCounts, q)
+		return load(ctx, &l.MergeRequestCounts, q)
 	}), nil
 }
 
@@ -97,11 +97,11 @@ func ruleSubject(ctx context.Context, r store.Rule) (user *store.User, group *st
 	l := loadersFrom(ctx)
 	switch {
 	case r.UserID != 0:
-		if user, err = load(ctx, l.Users, r.UserID); user != nil {
+		if user, err = load(ctx, &l.Users, r.UserID); user != nil {
 			description = user.Name
 		}
 	case r.GroupID != 0:
-		if group, err = load(ctx, l.Groups, r.GroupID); group != nil {
+		if group, err = load(ctx, &l.Groups, r.GroupID); group != nil {
 			description = group.Name
 		}
 	default:
@@ -115,11 +115,11 @@ func ruleSubject(ctx context.Context, r store.Rule) (user *store.User, group *st
 // unprotected).
 func protectionOf(ctx context.Context, d *store.Deployment) (*store.ProtectedEnvironment, error) {
 	l := loadersFrom(ctx)
-	env, err := load(ctx, l.Environments, d.EnvironmentID)
+	env, err := load(ctx, &l.Environments, d.EnvironmentID)
 	if err != nil || env == nil {
 		return nil, err
 	}
-	return load(ctx, l.Protections, env.Key())
+	return load(ctx, &l.Protections, env.Key())
 }
 
 func approvalRules(pe *store.ProtectedEnvironment) []store.ApprovalRule {

@@ -52,7 +52,8 @@ const maxBatch = 1000
 // stacks have grown already.
 type Loader[K comparable, V any] struct {
 	name  string
-	fetch dataloader.BatchFunc[K, V]
+	store *store.Store
+	fetch batchRead[K, V]
 	quiet *quietTimer
 	// waiting is set while the batch being gathered waits for the other
 	// items of a list, for the metrics.
@@ -405,34 +406,34 @@ func (q *quietTimer) flush() {
 type Loaders struct {
 	quiet *quietTimer
 
-	Users           *Loader[int64, *store.User]
-	Groups          *Loader[int64, *store.Group]
-	Projects        *Loader[int64, *store.Project]
-	Environments    *Loader[int64, *store.Environment]
-	Deployments     *Loader[int64, *store.Deployment]
-	Jobs            *Loader[int64, *store.Job]
-	Pipelines       *Loader[int64, *store.Pipeline]
-	MergeRequests   *Loader[int64, *store.MergeRequest]
-	AccessTokens    *Loader[int64, *store.AccessToken]
-	Commits         *Loader[string, *store.Commit]
-	EnvByName       *Loader[store.EnvironmentKey, *store.Environment]
-	DeploymentByIID *Loader[store.IIDKey, *store.Deployment]
-	MRByIID         *Loader[store.IIDKey, *store.MergeRequest]
-	LastDeployments *Loader[store.LastDeploymentKey, *store.Deployment]
-	Approvals       *Loader[int64, []store.Approval]
-	Protections     *Loader[store.EnvironmentKey, *store.ProtectedEnvironment]
-	ProjectProtects *Loader[int64, []store.ProtectedEnvironment]
-	MemberLevels    *Loader[store.MemberKey, store.AccessLevel]
-	UserGroups      *Loader[int64, []int64]
+	Users           Loader[int64, *store.User]
+	Groups          Loader[int64, *store.Group]
+	Projects        Loader[int64, *store.Project]
+	Environments    Loader[int64, *store.Environment]
+	Deployments     Loader[int64, *store.Deployment]
+	Jobs            Loader[int64, *store.Job]
+	Pipelines       Loader[int64, *store.Pipeline]
+	MergeRequests   Loader[int64, *store.MergeRequest]
+	AccessTokens    Loader[int64, *store.AccessToken]
+	Commits         Loader[string, *store.Commit]
+	EnvByName       Loader[store.EnvironmentKey, *store.Environment]
+	DeploymentByIID Loader[store.IIDKey, *store.Deployment]
+	MRByIID         Loader[store.IIDKey, *store.MergeRequest]
+	LastDeployments Loader[store.LastDeploymentKey, *store.Deployment]
+	Approvals       Loader[int64, []store.Approval]
+	Protections     Loader[store.EnvironmentKey, *store.ProtectedEnvironment]
+	ProjectProtects Loader[int64, []store.ProtectedEnvironment]
+	MemberLevels    Loader[store.MemberKey, store.AccessLevel]
+	UserGroups      Loader[int64, []int64]
 
 	// List loaders are keyed by the query's address: each connection field
 	// asks once, and the batch answers all of a level in one transaction.
-	DeploymentPages    *Loader[*store.DeploymentQuery, store.Page[*store.Deployment]]
-	DeploymentCounts   *Loader[*store.DeploymentQuery, int]
-	EnvironmentPages   *Loader[*store.EnvironmentQuery, store.Page[*store.Environment]]
-	EnvironmentCounts  *Loader[*store.EnvironmentQuery, int]
-	MergeRequestPages  *Loader[*store.MergeRequestQuery, store.Page[*store.MergeRequest]]
-	MergeRequestCounts *Loader[*store.MergeRequestQuery, int]
+	DeploymentPages    Loader[*store.DeploymentQuery, store.Page[*store.Deployment]]
+	DeploymentCounts   Loader[*store.DeploymentQuery, int]
+	EnvironmentPages   Loader[*store.EnvironmentQuery, store.Page[*store.Environment]]
+	EnvironmentCounts  Loader[*store.EnvironmentQuery, int]
+	MergeRequestPages  Loader[*store.MergeRequestQuery, store.Page[*store.MergeRequest]]
+	MergeRequestCounts Loader[*store.MergeRequestQuery, int]
 
 	// mergeRequests keeps the queries pages prefetched, so that their
 	// items load the same keys.
@@ -499,44 +500,114 @@ func sameMergeRequests(a, b *store.MergeRequestQuery) bool {
 
 // NewLoaders makes the dataloaders for one request. onBatch, when set,
 // hears of every batch: the loader's name, its number of keys and whether
-// it waited for the other items of a list.
+// it waited for the other items of a list. The loaders lie in the one
+// Loaders value, and read the store through method expressions (no
+// closure, no method value): a request makes them in three allocations.
 func NewLoaders(s *store.Store, onBatch func(loader string, keys int, waited bool)) *Loaders {
-	q := &quietTimer{onBatch: onBatch}
-	return &Loaders{
-		quiet:           q,
-		Users:           loader(q, "users", s.Users),
-		Groups:          loader(q, "groups", s.Groups),
-		Projects:        loader(q, "projects", s.Projects),
-		Environments:    loader(q, "environments", s.Environments),
-		Deployments:     loader(q, "deployments", s.Deployments),
-		Jobs:            loader(q, "jobs", s.Jobs),
-		Pipelines:       loader(q, "pipelines", s.Pipelines),
-		MergeRequests:   loader(q, "merge_requests", s.MergeRequests),
-		AccessTokens:    loader(q, "access_tokens", s.AccessTokens),
-		Commits:         loader(q, "commits", s.Commits),
-		EnvByName:       loader(q, "environment_by_name", s.EnvironmentsByName),
-		DeploymentByIID: loader(q, "deployment_by_iid", s.DeploymentsByIID),
-		MRByIID:         loader(q, "merge_request_by_iid", s.MergeRequestsByIID),
-		LastDeployments: loader(q, "last_deployments", s.LastDeployments),
-		Approvals:       loader(q, "approvals", s.Approvals),
-		Protections:     loader(q, "protected_environments", s.ProtectedEnvironments),
-		ProjectProtects: loader(q, "project_protected_environments", s.ProjectProtectedEnvironments),
-		MemberLevels:    loader(q, "member_levels", s.MemberLevels),
-		UserGroups:      loader(q, "user_groups", s.UserGroupIDs),
+	q := &quietTimer{onBatch: onBatch, loaders: make([]interface{ flush() }, 0, 32)} // room for every loader below
+	l := &Loaders{quiet: q}
+	use(q, s, &l.Users, "users", (*store.Store).Users)
+	use(q, s, &l.Groups, "groups", (*store.Store).Groups)
+	use(q, s, &l.Projects, "projects", (*store.Store).Projects)
+	use(q, s, &l.Environments, "environments", (*store.Store).Environments)
+	use(q, s, &l.Deployments, "deployments", (*store.Store).Deployments)
+	use(q, s, &l.Jobs, "jobs", (*store.Store).Jobs)
+	use(q, s, &l.Pipelines, "pipelines", (*store.Store).Pipelines)
+	use(q, s, &l.MergeRequests, "merge_requests", (*store.Store).MergeRequests)
+	use(q, s, &l.AccessTokens, "access_tokens", (*store.Store).AccessTokens)
+	use(q, s, &l.Commits, "commits", (*store.Store).Commits)
+	use(q, s, &l.EnvByName, "environment_by_name", (*store.Store).EnvironmentsByName)
+	use(q, s, &l.DeploymentByIID, "deployment_by_iid", (*store.Store).DeploymentsByIID)
+	use(q, s, &l.MRByIID, "merge_request_by_iid", (*store.Store).MergeRequestsByIID)
+	use(q, s, &l.LastDeployments, "last_deployments", (*store.Store).LastDeployments)
+	use(q, s, &l.Approvals, "approvals", (*store.Store).Approvals)
+	use(q, s, &l.Protections, "protected_environments", (*store.Store).ProtectedEnvironments)
+	use(q, s, &l.ProjectProtects, "project_protected_environments", (*store.Store).ProjectProtectedEnvironments)
+	use(q, s, &l.MemberLevels, "member_levels", (*store.Store).MemberLevels)
+	use(q, s, &l.UserGroups, "user_groups", (*store.Store).UserGroupIDs)
 
-		DeploymentPages:    listLoader(q, "deployment_pages", s.ListDeployments),
-		DeploymentCounts:   listLoader(q, "deployment_counts", s.CountDeployments),
-		EnvironmentPages:   listLoader(q, "environment_pages", s.ListEnvironments),
-		EnvironmentCounts:  listLoader(q, "environment_counts", s.CountEnvironments),
-		MergeRequestPages:  listLoader(q, "merge_request_pages", s.ListMergeRequests),
-		MergeRequestCounts: listLoader(q, "merge_request_counts", s.CountMergeRequests),
-	}
+	useList(q, s, &l.DeploymentPages, "deployment_pages", (*store.Store).ListDeployments)
+	useList(q, s, &l.DeploymentCounts, "deployment_counts", (*store.Store).CountDeployments)
+	useList(q, s, &l.EnvironmentPages, "environment_pages", (*store.Store).ListEnvironments)
+	useList(q, s, &l.EnvironmentCounts, "environment_counts", (*store.Store).CountEnvironments)
+	useList(q, s, &l.MergeRequestPages, "merge_request_pages", (*store.Store).ListMergeRequests)
+	useList(q, s, &l.MergeRequestCounts, "merge_request_counts", (*store.Store).CountMergeRequests)
+	return l
 }
 
-func newLoader[K comparable, V any](q *quietTimer, name string, fetch dataloader.BatchFunc[K, V]) *Loader[K, V] {
-	l := &Loader[K, V]{quiet: q, name: name, fetch: fetch}
+// initLoader readies l, one of the request's loaders, to read through
+// fetch.
+func initLoader[K comparable, V any](q *quietTimer, s *store.Store, l *Loader[K, V], name string, fetch batchRead[K, V]) {
+	l.quiet, l.store, l.name, l.fetch = q, s, name, fetch
 	q.loaders = append(q.loaders, l)
+}
+
+// use readies l to batch a store lookup that answers index-aligned to
+// its keys.
+func use[K comparable, V any](q *quietTimer, s *store.Store, l *Loader[K, V], name string, read lookups[K, V]) {
+	initLoader(q, s, l, name, batchRead[K, V](read))
+}
+
+// useList readies l to batch list queries, each of which may fail on its
+// own.
+func useList[Q any, V any](q *quietTimer, s *store.Store, l *Loader[*Q, V], name string, read listQueries[Q, V]) {
+	initLoader(q, s, l, name, batchRead[*Q, V](read))
+}
+
+// newLoader is a loader of its own that reads through fetch.
+func newLoader[K comparable, V any](q *quietTimer, name string, fetch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	l := &Loader[K, V]{}
+	initLoader(q, nil, l, name, batchRead[K, V](batchFunc[K, V](fetch)))
 	return l
+}
+
+// batchRead reads keys from the store, a result for each key. Its
+// implementations are funcs, which an interface holds without allocating.
+type batchRead[K comparable, V any] interface {
+	read(ctx context.Context, s *store.Store, keys []K) []*dataloader.Result[V]
+}
+
+// lookups is a store lookup that answers index-aligned to its keys, or
+// fails as a whole.
+type lookups[K comparable, V any] func(*store.Store, context.Context, []K) ([]V, error)
+
+func (f lookups[K, V]) read(ctx context.Context, s *store.Store, keys []K) []*dataloader.Result[V] {
+	values, err := f(s, ctx, keys)
+	out, each := make([]*dataloader.Result[V], len(keys)), make([]dataloader.Result[V], len(keys))
+	for i := range keys {
+		if err != nil {
+			each[i].Error = err
+		} else {
+			each[i].Data = values[i]
+		}
+		out[i] = &each[i]
+	}
+	return out
+}
+
+// listQueries is a store read of list queries, each of which may fail on
+// its own.
+type listQueries[Q any, V any] func(*store.Store, context.Context, []Q) ([]V, []error)
+
+func (f listQueries[Q, V]) read(ctx context.Context, s *store.Store, keys []*Q) []*dataloader.Result[V] {
+	qs := make([]Q, len(keys))
+	for i, k := range keys {
+		qs[i] = *k
+	}
+	values, errs := f(s, ctx, qs)
+	out, each := make([]*dataloader.Result[V], len(keys)), make([]dataloader.Result[V], len(keys))
+	for i := range keys {
+		each[i] = dataloader.Result[V]{Data: values[i], Error: errs[i]}
+		out[i] = &each[i]
+	}
+	return out
+}
+
+// batchFunc reads through a dataloader batch function, without the store.
+type batchFunc[K comparable, V any] dataloader.BatchFunc[K, V]
+
+func (f batchFunc[K, V]) read(ctx context.Context, _ *store.Store, keys []K) []*dataloader.Result[V] {
+	return f(ctx, keys)
 }
 
 // readBatch reads keys from the store, keeps what it read, and tells the
@@ -545,44 +616,10 @@ func (l *Loader[K, V]) readBatch(ctx context.Context, keys []K, waited bool) []*
 	if l.quiet.onBatch != nil {
 		l.quiet.onBatch(l.name, len(keys), waited)
 	}
-	results := l.fetch(ctx, keys)
+	results := l.fetch.read(ctx, l.store, keys)
 	l.remember(keys, results)
 	l.quiet.op.resume(l.woken(keys))
 	return results
-}
-
-// loader batches a store lookup that answers index-aligned to its keys.
-func loader[K comparable, V any](q *quietTimer, name string, fetch func(context.Context, []K) ([]V, error)) *Loader[K, V] {
-	return newLoader(q, name, func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		values, err := fetch(ctx, keys)
-		out, each := make([]*dataloader.Result[V], len(keys)), make([]dataloader.Result[V], len(keys))
-		for i := range keys {
-			if err != nil {
-				each[i].Error = err
-			} else {
-				each[i].Data = values[i]
-			}
-			out[i] = &each[i]
-		}
-		return out
-	})
-}
-
-// listLoader batches list queries, each of which may fail on its own.
-func listLoader[Q any, V any](q *quietTimer, name string, fetch func(context.Context, []Q) ([]V, []error)) *Loader[*Q, V] {
-	return newLoader(q, name, func(ctx context.Context, keys []*Q) []*dataloader.Result[V] {
-		qs := make([]Q, len(keys))
-		for i, k := range keys {
-			qs[i] = *k
-		}
-		values, errs := fetch(ctx, qs)
-		out, each := make([]*dataloader.Result[V], len(keys)), make([]dataloader.Result[V], len(keys))
-		for i := range keys {
-			each[i] = dataloader.Result[V]{Data: values[i], Error: errs[i]}
-			out[i] = &each[i]
-		}
-		return out
-	})
 }
 
 // load reads one key through a loader.

@@ -290,11 +290,17 @@ func TestSameMergeRequestsComparesEveryField(t *testing.T) {
 	}
 }
 
-// A key read before is answered without allocating, and what a batch
-// keeps does not take allocations per key: a page's lookups read and
-// answer hundreds of keys per request.
+// A request's loaders are made in a few allocations, not a few each; a key
+// read before is answered without allocating; and what a batch keeps does
+// not take allocations per key: a page's lookups read and answer hundreds
+// of keys per request.
 func TestLoaderAllocations(t *testing.T) {
-	l := loader(&quietTimer{}, "probe", func(_ context.Context, keys []int) ([]string, error) {
+	if n := testing.AllocsPerRun(100, func() { NewLoaders(nil, nil) }); n > 3 {
+		t.Errorf("a request's loaders: %v allocations, want at most 3", n)
+	}
+
+	l := &Loader[int, string]{}
+	use(&quietTimer{}, nil, l, "probe", func(_ *store.Store, _ context.Context, keys []int) ([]string, error) {
 		return make([]string, len(keys)), nil
 	})
 	ctx := context.Background()

@@ -31,13 +31,13 @@ func node(ctx context.Context, id string) (model.Node, error) {
 	case typeMergeRequest:
 		return inProject(ctx, typ, l.MergeRequests.Load(ctx, n), func(mr *store.MergeRequest) int64 { return mr.ProjectID })
 	case typeUser:
-		u, err := load(ctx, l.Users, n)
+		u, err := load(ctx, &l.Users, n)
 		return found(typ, u, err)
 	case typeGroup:
-		g, err := load(ctx, l.Groups, n)
+		g, err := load(ctx, &l.Groups, n)
 		return found(typ, g, err)
 	case typeAccessToken:
-		t, err := load(ctx, l.AccessTokens, n)
+		t, err := load(ctx, &l.AccessTokens, n)
 		if v := ViewerFrom(ctx); t != nil && !v.Admin() && t.UserID != v.UserID() {
 			t = nil // another user's token does not exist for the caller
 		}

@@ -43,7 +43,7 @@ func (r *accessRuleResolver) Description(ctx context.Context, obj *store.Rule) (
 
 // User is the resolver for the user field.
 func (r *accessTokenResolver) User(ctx context.Context, obj *store.AccessToken) (*store.User, error) {
-	return required(load(ctx, loadersFrom(ctx).Users, obj.UserID))
+	return required(load(ctx, &loadersFrom(ctx).Users, obj.UserID))
 }
 
 // User is the resolver for the user field.
@@ -96,17 +96,17 @@ func (r *deploymentResolver) User(ctx context.Context, obj *store.Deployment) (*
 	if obj.UserID == 0 {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).Users, obj.UserID)
+	return load(ctx, &loadersFrom(ctx).Users, obj.UserID)
 }
 
 // Environment is the resolver for the environment field.
 func (r *deploymentResolver) Environment(ctx context.Context, obj *store.Deployment) (*store.Environment, error) {
-	return required(load(ctx, loadersFrom(ctx).Environments, obj.EnvironmentID))
+	return required(load(ctx, &loadersFrom(ctx).Environments, obj.EnvironmentID))
 }
 
 // Project is the resolver for the project field.
 func (r *deploymentResolver) Project(ctx context.Context, obj *store.Deployment) (*store.Project, error) {
-	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+	return required(load(ctx, &loadersFrom(ctx).Projects, obj.ProjectID))
 }
 
 // Deployable is the resolver for the deployable field.
@@ -114,12 +114,12 @@ func (r *deploymentResolver) Deployable(ctx context.Context, obj *store.Deployme
 	if obj.DeployableID == 0 {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).Jobs, obj.DeployableID)
+	return load(ctx, &loadersFrom(ctx).Jobs, obj.DeployableID)
 }
 
 // Commit is the resolver for the commit field.
 func (r *deploymentResolver) Commit(ctx context.Context, obj *store.Deployment) (*store.Commit, error) {
-	return load(ctx, loadersFrom(ctx).Commits, obj.SHA)
+	return load(ctx, &loadersFrom(ctx).Commits, obj.SHA)
 }
 
 // IsLastDeployment is the resolver for the isLastDeployment field.
@@ -127,13 +127,13 @@ func (r *deploymentResolver) IsLastDeployment(ctx context.Context, obj *store.De
 	if obj.Status != store.StatusSuccess {
 		return false, nil
 	}
-	last, err := load(ctx, loadersFrom(ctx).LastDeployments, store.LastDeploymentKey{EnvironmentID: obj.EnvironmentID, Status: store.StatusSuccess})
+	last, err := load(ctx, &loadersFrom(ctx).LastDeployments, store.LastDeploymentKey{EnvironmentID: obj.EnvironmentID, Status: store.StatusSuccess})
 	return last != nil && last.ID == obj.ID, err
 }
 
 // Approvals is the resolver for the approvals field.
 func (r *deploymentResolver) Approvals(ctx context.Context, obj *store.Deployment) ([]*store.Approval, error) {
-	approvals, err := load(ctx, loadersFrom(ctx).Approvals, obj.ID)
+	approvals, err := load(ctx, &loadersFrom(ctx).Approvals, obj.ID)
 	return pointers(approvals), err
 }
 
@@ -143,7 +143,7 @@ func (r *deploymentResolver) PendingApprovalCount(ctx context.Context, obj *stor
 	if err != nil {
 		return 0, err
 	}
-	approvals, err := load(ctx, loadersFrom(ctx).Approvals, obj.ID)
+	approvals, err := load(ctx, &loadersFrom(ctx).Approvals, obj.ID)
 	return store.PendingApprovalCount(approvalRules(pe), approvals), err
 }
 
@@ -153,7 +153,7 @@ func (r *deploymentResolver) ApprovalSummary(ctx context.Context, obj *store.Dep
 	if err != nil {
 		return nil, err
 	}
-	approvals, err := load(ctx, loadersFrom(ctx).Approvals, obj.ID)
+	approvals, err := load(ctx, &loadersFrom(ctx).Approvals, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (r *deploymentResolver) UserPermissions(ctx context.Context, obj *store.Dep
 
 // User is the resolver for the user field.
 func (r *deploymentApprovalResolver) User(ctx context.Context, obj *store.Approval) (*store.User, error) {
-	return required(load(ctx, loadersFrom(ctx).Users, obj.UserID))
+	return required(load(ctx, &loadersFrom(ctx).Users, obj.UserID))
 }
 
 // DeploymentID is the resolver for the deploymentId field.
@@ -207,7 +207,7 @@ func (r *deploymentEventResolver) DeploymentID(ctx context.Context, obj *store.E
 
 // Deployment is the resolver for the deployment field.
 func (r *deploymentEventResolver) Deployment(ctx context.Context, obj *store.Event) (*store.Deployment, error) {
-	return load(ctx, loadersFrom(ctx).Deployments, obj.DeploymentID)
+	return load(ctx, &loadersFrom(ctx).Deployments, obj.DeploymentID)
 }
 
 // EnableAdvancedLogsQuerying is the resolver for the enableAdvancedLogsQuerying field.
@@ -217,7 +217,7 @@ func (r *environmentResolver) EnableAdvancedLogsQuerying(ctx context.Context, ob
 
 // LogsAPIPath is the resolver for the logsApiPath field.
 func (r *environmentResolver) LogsAPIPath(ctx context.Context, obj *store.Environment) (string, error) {
-	p, err := required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+	p, err := required(load(ctx, &loadersFrom(ctx).Projects, obj.ProjectID))
 	if err != nil {
 		return "", err
 	}
@@ -240,7 +240,7 @@ func (r *environmentResolver) Protected(ctx context.Context, obj *store.Environm
 
 // Protection is the resolver for the protection field.
 func (r *environmentResolver) Protection(ctx context.Context, obj *store.Environment) (*store.ProtectedEnvironment, error) {
-	return load(ctx, loadersFrom(ctx).Protections, obj.Key())
+	return load(ctx, &loadersFrom(ctx).Protections, obj.Key())
 }
 
 // LastDeployment is the resolver for the lastDeployment field.
@@ -249,7 +249,7 @@ func (r *environmentResolver) LastDeployment(ctx context.Context, obj *store.Env
 	if status != nil {
 		st = *status
 	}
-	return load(ctx, loadersFrom(ctx).LastDeployments, store.LastDeploymentKey{EnvironmentID: obj.ID, Status: st})
+	return load(ctx, &loadersFrom(ctx).LastDeployments, store.LastDeploymentKey{EnvironmentID: obj.ID, Status: st})
 }
 
 // Deployments is the resolver for the deployments field.
@@ -261,7 +261,7 @@ func (r *environmentResolver) Deployments(ctx context.Context, obj *store.Enviro
 
 // Project is the resolver for the project field.
 func (r *environmentResolver) Project(ctx context.Context, obj *store.Environment) (*store.Project, error) {
-	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+	return required(load(ctx, &loadersFrom(ctx).Projects, obj.ProjectID))
 }
 
 // EnvironmentID is the resolver for the environmentId field.
@@ -271,7 +271,7 @@ func (r *environmentEventResolver) EnvironmentID(ctx context.Context, obj *store
 
 // Environment is the resolver for the environment field.
 func (r *environmentEventResolver) Environment(ctx context.Context, obj *store.Event) (*store.Environment, error) {
-	return load(ctx, loadersFrom(ctx).Environments, obj.EnvironmentID)
+	return load(ctx, &loadersFrom(ctx).Environments, obj.EnvironmentID)
 }
 
 // User is the resolver for the user field.
@@ -279,7 +279,7 @@ func (r *jobResolver) User(ctx context.Context, obj *store.Job) (*store.User, er
 	if obj.UserID == 0 {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).Users, obj.UserID)
+	return load(ctx, &loadersFrom(ctx).Users, obj.UserID)
 }
 
 // Commit is the resolver for the commit field.
@@ -287,7 +287,7 @@ func (r *jobResolver) Commit(ctx context.Context, obj *store.Job) (*store.Commit
 	if obj.CommitSHA == "" {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).Commits, obj.CommitSHA)
+	return load(ctx, &loadersFrom(ctx).Commits, obj.CommitSHA)
 }
 
 // Pipeline is the resolver for the pipeline field.
@@ -295,7 +295,7 @@ func (r *jobResolver) Pipeline(ctx context.Context, obj *store.Job) (*store.Pipe
 	if obj.PipelineID == 0 {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).Pipelines, obj.PipelineID)
+	return load(ctx, &loadersFrom(ctx).Pipelines, obj.PipelineID)
 }
 
 // Author is the resolver for the author field.
@@ -303,12 +303,12 @@ func (r *mergeRequestResolver) Author(ctx context.Context, obj *store.MergeReque
 	if obj.AuthorID == 0 {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).Users, obj.AuthorID)
+	return load(ctx, &loadersFrom(ctx).Users, obj.AuthorID)
 }
 
 // Project is the resolver for the project field.
 func (r *mergeRequestResolver) Project(ctx context.Context, obj *store.MergeRequest) (*store.Project, error) {
-	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+	return required(load(ctx, &loadersFrom(ctx).Projects, obj.ProjectID))
 }
 
 // Deployments is the resolver for the deployments field.
@@ -808,7 +808,7 @@ func (r *mutationResolver) RemoveProjectMember(ctx context.Context, input model.
 
 // Project is the resolver for the project field.
 func (r *pipelineResolver) Project(ctx context.Context, obj *store.Pipeline) (*store.Project, error) {
-	return required(load(ctx, loadersFrom(ctx).Projects, obj.ProjectID))
+	return required(load(ctx, &loadersFrom(ctx).Projects, obj.ProjectID))
 }
 
 // CurrentUserAccessLevel is the resolver for the currentUserAccessLevel field.
@@ -831,7 +831,7 @@ func (r *projectResolver) Environment(ctx context.Context, obj *store.Project, i
 	l := loadersFrom(ctx)
 	var env *store.Environment
 	if name != nil {
-		e, err := load(ctx, l.EnvByName, store.EnvironmentKey{ProjectID: obj.ID, Name: *name})
+		e, err := load(ctx, &l.EnvByName, store.EnvironmentKey{ProjectID: obj.ID, Name: *name})
 		if err != nil {
 			return nil, err
 		}
@@ -841,7 +841,7 @@ func (r *projectResolver) Environment(ctx context.Context, obj *store.Project, i
 		if err != nil {
 			return nil, err
 		}
-		if env, err = load(ctx, l.Environments, n); err != nil {
+		if env, err = load(ctx, &l.Environments, n); err != nil {
 			return nil, err
 		}
 	}
@@ -858,13 +858,13 @@ func (r *projectResolver) Environments(ctx context.Context, obj *store.Project, 
 	}
 	q := &store.EnvironmentQuery{ProjectID: obj.ID, Name: name, Search: search, States: states, Tiers: tiers, Page: pageArgs(first, after, last, before)}
 	l := loadersFrom(ctx)
-	page, err := load(ctx, l.EnvironmentPages, q)
+	page, err := load(ctx, &l.EnvironmentPages, q)
 	if err != nil {
 		return nil, err
 	}
 	prefetchEnvironments(ctx, l, page.Items)
 	return model.NewEnvironmentConnection(page, func(ctx context.Context) (int, error) {
-		return load(ctx, l.EnvironmentCounts, q)
+		return load(ctx, &l.EnvironmentCounts, q)
 	}), nil
 }
 
@@ -880,11 +880,11 @@ func (r *projectResolver) Deployment(ctx context.Context, obj *store.Project, ii
 	var d *store.Deployment
 	var err error
 	if iid != nil {
-		d, err = load(ctx, l.DeploymentByIID, store.IIDKey{ProjectID: obj.ID, IID: int64(*iid)})
+		d, err = load(ctx, &l.DeploymentByIID, store.IIDKey{ProjectID: obj.ID, IID: int64(*iid)})
 	} else {
 		var n int64
 		if n, err = parseID(*id, typeDeployment); err == nil {
-			d, err = load(ctx, l.Deployments, n)
+			d, err = load(ctx, &l.Deployments, n)
 		}
 	}
 	if err != nil {
@@ -911,7 +911,7 @@ func (r *projectResolver) MergeRequest(ctx context.Context, obj *store.Project, 
 	if _, _, err := readableProject(ctx, obj.ID); err != nil {
 		return nil, err
 	}
-	mr, err := load(ctx, loadersFrom(ctx).MRByIID, store.IIDKey{ProjectID: obj.ID, IID: int64(iid)})
+	mr, err := load(ctx, &loadersFrom(ctx).MRByIID, store.IIDKey{ProjectID: obj.ID, IID: int64(iid)})
 	if err == nil && mr == nil {
 		return nil, errNotFound("Merge request")
 	}
@@ -934,7 +934,7 @@ func (r *projectResolver) ProtectedEnvironments(ctx context.Context, obj *store.
 	if _, _, err := readableProject(ctx, obj.ID); err != nil {
 		return nil, err
 	}
-	list, err := load(ctx, loadersFrom(ctx).ProjectProtects, obj.ID)
+	list, err := load(ctx, &loadersFrom(ctx).ProjectProtects, obj.ID)
 	return pointers(list), err
 }
 
@@ -995,7 +995,7 @@ func (r *queryResolver) User(ctx context.Context, id *string, username *string) 
 		if err != nil {
 			return nil, err
 		}
-		if u, err = load(ctx, loadersFrom(ctx).Users, n); err != nil {
+		if u, err = load(ctx, &loadersFrom(ctx).Users, n); err != nil {
 			return nil, err
 		}
 	}
@@ -1017,7 +1017,7 @@ func (r *queryResolver) Group(ctx context.Context, id string) (*store.Group, err
 	if err != nil {
 		return nil, err
 	}
-	g, err := load(ctx, loadersFrom(ctx).Groups, n)
+	g, err := load(ctx, &loadersFrom(ctx).Groups, n)
 	if err == nil && g == nil {
 		return nil, errNotFound("Group")
 	}
