@@ -68,7 +68,7 @@ func (o Options) withDefaults() Options {
 func NewHandler(s *store.Store, opts Options) *Handler {
 	opts = opts.withDefaults()
 	resolver := &Resolver{Store: s, Metrics: opts.Metrics}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: resolver, Complexity: complexity()}))
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: newResolverRoot(resolver), Complexity: complexity()}))
 	srv.AddTransport(websocketTransport(s, opts.KeepAlive))
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(newBoundedCache(cachedQueries, maxCachedQueryBytes, func(query string, _ *ast.QueryDocument) int { return len(query) }))
