@@ -106,14 +106,15 @@ func (s *Store) ListProjects(ctx context.Context, v Viewer, q ProjectQuery) (pag
 			return err
 		}
 		page.HasPreviousPage, page.HasNextPage = hasPrev, hasNext
+		page.Items = make([]*Project, 0, len(keys))
 		for _, k := range keys {
 			p, err := getByID[Project](tx, bktProjects, lastID(k))
 			if err != nil {
 				return err
 			}
 			page.Items = append(page.Items, p)
-			page.Cursors = append(page.Cursors, EncodeCursor(tagProjects, k))
 		}
+		page.Cursors = encodeCursors(tagProjects, keys)
 		count, err = countMatches(src, match)
 		return err
 	})

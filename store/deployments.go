@@ -236,14 +236,15 @@ func (p *deploymentPlan) page(r *deploymentReader) (Page[*Deployment], error) {
 		return page, err
 	}
 	page.HasPreviousPage, page.HasNextPage = hasPrev, hasNext
+	page.Items = make([]*Deployment, 0, len(keys))
 	for _, k := range keys {
 		d, err := r.get(lastID(k))
 		if err != nil {
 			return page, err
 		}
 		page.Items = append(page.Items, d)
-		page.Cursors = append(page.Cursors, EncodeCursor(byte(p.q.OrderBy), k))
 	}
+	page.Cursors = encodeCursors(byte(p.q.OrderBy), keys)
 	return page, nil
 }
 

@@ -109,6 +109,7 @@ func (q EnvironmentQuery) page(tx *bolt.Tx) (Page[*Environment], error) {
 	}
 	page.HasPreviousPage, page.HasNextPage = hasPrev, hasNext
 	records := tx.Bucket(bktEnvironments).Cursor()
+	page.Items = make([]*Environment, 0, len(keys))
 	for _, k := range keys {
 		e, err := getByIDIn[Environment](records, bktEnvironments, lastID(k))
 		if err != nil {
@@ -118,8 +119,8 @@ func (q EnvironmentQuery) page(tx *bolt.Tx) (Page[*Environment], error) {
 			return page, fmt.Errorf("environment %d is indexed but not stored", lastID(k))
 		}
 		page.Items = append(page.Items, e)
-		page.Cursors = append(page.Cursors, EncodeCursor(tagEnvironments, k))
 	}
+	page.Cursors = encodeCursors(tagEnvironments, keys)
 	return page, nil
 }
 

@@ -190,10 +190,11 @@ func (q MergeRequestQuery) page(r *mrReader) (Page[*MergeRequest], error) {
 		return page, err
 	}
 	page.HasPreviousPage, page.HasNextPage = hasPrev, hasNext
+	page.Items = make([]*MergeRequest, 0, len(keys))
 	for _, k := range keys {
 		page.Items = append(page.Items, all[lastID(k)])
-		page.Cursors = append(page.Cursors, EncodeCursor(byte(q.order()), k))
 	}
+	page.Cursors = encodeCursors(byte(q.order()), keys)
 	return page, nil
 }
 

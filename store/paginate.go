@@ -100,11 +100,16 @@ func paginate(src source, match matcher, w window) (keys [][]byte, hasPrev, hasN
 		})
 		return found, err
 	}
+	// collect copies the keys it keeps (bbolt's are valid only in their
+	// transaction) into one buffer, which they share.
 	collect := func(from, stop []byte, forward bool, n int) ([][]byte, error) {
-		var out [][]byte
 		if n == 0 {
 			return nil, nil
 		}
+		var (
+			kept []byte
+			ends []int
+		)
 		err := src.walk(from, forward, func(k []byte) (bool, error) {
 			if stop != nil && (forward && !src.before(k, stop) || !forward && !src.before(stop, k)) {
 				return false, nil
@@ -113,9 +118,18 @@ func paginate(src source, match matcher, w window) (keys [][]byte, hasPrev, hasN
 			if err != nil || !ok {
 				return err == nil, err
 			}
-			out = append(out, bytes.Clone(k))
-			return len(out) <= n, nil
+			if kept == nil {
+				kept = make([]byte, 0, (n+1)*(len(k)+8))
+			}
+			kept = append(kept, k...)
+			ends = append(ends, len(kept))
+			return len(ends) <= n, nil
 		})
+		out := make([][]byte, len(ends))
+		start := 0
+		for i, end := range ends {
+			out[i], start = kept[start:end:end], end
+		}
 		return out, err
 	}
 

@@ -158,3 +158,28 @@ func TestStatusOrdersReadTheirPartitions(t *testing.T) {
 		})
 	}
 }
+
+// A page's cursors, made together, are each what EncodeCursor makes of its
+// key, whatever the keys' lengths; they take a few allocations, not two
+// per key.
+func TestEncodeCursorsMatchesEncodeCursor(t *testing.T) {
+	var keys [][]byte
+	for i := range 50 {
+		keys = append(keys, bytes.Repeat([]byte{byte(i)}, 8+i%5))
+	}
+	got := encodeCursors(7, keys)
+	if len(got) != len(keys) {
+		t.Fatalf("%d cursors for %d keys", len(got), len(keys))
+	}
+	for i, k := range keys {
+		if want := EncodeCursor(7, k); got[i] != want {
+			t.Errorf("key %d: cursor %q, want %q", i, got[i], want)
+		}
+	}
+	if encodeCursors(7, nil) != nil {
+		t.Error("cursors for no keys")
+	}
+	if n := testing.AllocsPerRun(20, func() { encodeCursors(7, keys) }); n > 4 {
+		t.Errorf("%v allocations for the cursors of 50 keys, want at most 4", n)
+	}
+}

@@ -130,11 +130,13 @@ func newPaging[T any](page store.Page[T], count func(context.Context) (int, erro
 	return Paging{PageInfo: info, count: count}
 }
 
-// edges pairs each item of a page with its cursor.
-func edges[T, E any](page store.Page[T], edge func(cursor string, node T) E) []E {
-	out := make([]E, len(page.Items))
+// edges pairs each item of a page with its cursor, the edges in one slice
+// that their pointers share.
+func edges[T, E any](page store.Page[T], edge func(cursor string, node T) E) []*E {
+	out, each := make([]*E, len(page.Items)), make([]E, len(page.Items))
 	for i, item := range page.Items {
-		out[i] = edge(page.Cursors[i], item)
+		each[i] = edge(page.Cursors[i], item)
+		out[i] = &each[i]
 	}
 	return out
 }
@@ -155,7 +157,7 @@ type ProjectEdge struct {
 // NewProjectConnection wraps a page of projects.
 func NewProjectConnection(page store.Page[*store.Project], count func(context.Context) (int, error)) *ProjectConnection {
 	return &ProjectConnection{Paging: newPaging(page, count), Nodes: nonNil(page.Items),
-		Edges: edges(page, func(c string, n *store.Project) *ProjectEdge { return &ProjectEdge{c, n} })}
+		Edges: edges(page, func(c string, n *store.Project) ProjectEdge { return ProjectEdge{c, n} })}
 }
 
 // EnvironmentConnection is a page of environments.
@@ -174,7 +176,7 @@ type EnvironmentEdge struct {
 // NewEnvironmentConnection wraps a page of environments.
 func NewEnvironmentConnection(page store.Page[*store.Environment], count func(context.Context) (int, error)) *EnvironmentConnection {
 	return &EnvironmentConnection{Paging: newPaging(page, count), Nodes: nonNil(page.Items),
-		Edges: edges(page, func(c string, n *store.Environment) *EnvironmentEdge { return &EnvironmentEdge{c, n} })}
+		Edges: edges(page, func(c string, n *store.Environment) EnvironmentEdge { return EnvironmentEdge{c, n} })}
 }
 
 // DeploymentConnection is a page of deployments.
@@ -193,7 +195,7 @@ type DeploymentEdge struct {
 // NewDeploymentConnection wraps a page of deployments.
 func NewDeploymentConnection(page store.Page[*store.Deployment], count func(context.Context) (int, error)) *DeploymentConnection {
 	return &DeploymentConnection{Paging: newPaging(page, count), Nodes: nonNil(page.Items),
-		Edges: edges(page, func(c string, n *store.Deployment) *DeploymentEdge { return &DeploymentEdge{c, n} })}
+		Edges: edges(page, func(c string, n *store.Deployment) DeploymentEdge { return DeploymentEdge{c, n} })}
 }
 
 // MergeRequestConnection is a page of merge requests.
@@ -212,7 +214,7 @@ type MergeRequestEdge struct {
 // NewMergeRequestConnection wraps a page of merge requests.
 func NewMergeRequestConnection(page store.Page[*store.MergeRequest], count func(context.Context) (int, error)) *MergeRequestConnection {
 	return &MergeRequestConnection{Paging: newPaging(page, count), Nodes: nonNil(page.Items),
-		Edges: edges(page, func(c string, n *store.MergeRequest) *MergeRequestEdge { return &MergeRequestEdge{c, n} })}
+		Edges: edges(page, func(c string, n *store.MergeRequest) MergeRequestEdge { return MergeRequestEdge{c, n} })}
 }
 
 func nonNil[T any](s []T) []T {
