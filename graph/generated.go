@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -5957,22 +5958,7 @@ func (ec *executionContext) fieldContext_AccessRule_description(_ context.Contex
 }
 
 func (ec *executionContext) _AccessToken_id(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AccessToken_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfAccessToken)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_AccessToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsID)
@@ -6935,22 +6921,7 @@ func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_message(
 }
 
 func (ec *executionContext) _Deployment_id(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Deployment_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfDeployment)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Deployment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsID)
@@ -7643,22 +7614,7 @@ func (ec *executionContext) fieldContext_DeploymentPermissions_approveDeployment
 }
 
 func (ec *executionContext) _Environment_id(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Environment_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfEnvironment)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Environment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsID)
@@ -8181,22 +8137,7 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_environment(_ context.
 }
 
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Group_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfGroup)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Group_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsID)
@@ -8224,22 +8165,7 @@ func (ec *executionContext) fieldContext_Group_fullPath(_ context.Context, field
 }
 
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Job_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfJob)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Job_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsID)
@@ -8574,22 +8500,7 @@ func (ec *executionContext) fieldContext_MergeMergeRequestPayload_mergeRequest(_
 }
 
 func (ec *executionContext) _MergeRequest_id(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_MergeRequest_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfMergeRequest)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_MergeRequest_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsID)
@@ -10160,22 +10071,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _Pipeline_id(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Pipeline_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfPipeline)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Pipeline_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsID)
@@ -10255,22 +10151,7 @@ func (ec *executionContext) fieldContext_Pipeline_project(_ context.Context, fie
 }
 
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Project_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfProject)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_Project_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsID)
@@ -11664,22 +11545,7 @@ func (ec *executionContext) fieldContext_UpdateUserPayload_user(_ context.Contex
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
-	return resolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
-			return ec.marshalNID2int64(ctx, selections, v)
-		},
-		true,
-		true,
-	)
+	return (*globalIDOfUser)(&obj.ID)
 }
 func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsID)
@@ -19293,3 +19159,47 @@ var (
 	errNoChildFields__DirectiveLocation      = errors.New("field of type __DirectiveLocation does not have child fields")
 	errNoChildFields__TypeKind               = errors.New("field of type __TypeKind does not have child fields")
 )
+
+type globalIDOfAccessToken int64
+
+func (id *globalIDOfAccessToken) MarshalGQL(w io.Writer) {
+	model.WriteGlobalID(w, "AccessToken", int64(*id))
+}
+
+type globalIDOfDeployment int64
+
+func (id *globalIDOfDeployment) MarshalGQL(w io.Writer) {
+	model.WriteGlobalID(w, "Deployment", int64(*id))
+}
+
+type globalIDOfEnvironment int64
+
+func (id *globalIDOfEnvironment) MarshalGQL(w io.Writer) {
+	model.WriteGlobalID(w, "Environment", int64(*id))
+}
+
+type globalIDOfGroup int64
+
+func (id *globalIDOfGroup) MarshalGQL(w io.Writer) { model.WriteGlobalID(w, "Group", int64(*id)) }
+
+type globalIDOfJob int64
+
+func (id *globalIDOfJob) MarshalGQL(w io.Writer) { model.WriteGlobalID(w, "Job", int64(*id)) }
+
+type globalIDOfMergeRequest int64
+
+func (id *globalIDOfMergeRequest) MarshalGQL(w io.Writer) {
+	model.WriteGlobalID(w, "MergeRequest", int64(*id))
+}
+
+type globalIDOfPipeline int64
+
+func (id *globalIDOfPipeline) MarshalGQL(w io.Writer) { model.WriteGlobalID(w, "Pipeline", int64(*id)) }
+
+type globalIDOfProject int64
+
+func (id *globalIDOfProject) MarshalGQL(w io.Writer) { model.WriteGlobalID(w, "Project", int64(*id)) }
+
+type globalIDOfUser int64
+
+func (id *globalIDOfUser) MarshalGQL(w io.Writer) { model.WriteGlobalID(w, "User", int64(*id)) }

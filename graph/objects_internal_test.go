@@ -15,6 +15,9 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/deploygraph/deploygraph/graph/model"
+	"github.com/deploygraph/deploygraph/store"
 )
 
 // collectedFields answers what graphql.CollectFields answers, for every
@@ -253,4 +256,33 @@ func pathsOf(errs gqlerror.List) []string {
 		out = append(out, e.Path.String())
 	}
 	return out
+}
+
+// An object's id is written as the global ID that model.MarshalGlobalID
+// writes in that type's field context, and without allocating.
+func TestGlobalIDsWrittenWithoutTheirFieldContext(t *testing.T) {
+	var ec *executionContext // the id fields read nothing of it
+	d, p := &store.Deployment{ID: 42}, &store.Pipeline{ID: 7}
+	tests := []struct {
+		typeName string
+		id       int64
+		write    func() graphql.Marshaler
+	}{
+		{"Deployment", 42, func() graphql.Marshaler { return ec._Deployment_id(context.Background(), graphql.CollectedField{}, d) }},
+		{"Pipeline", 7, func() graphql.Marshaler { return ec._Pipeline_id(context.Background(), graphql.CollectedField{}, p) }},
+	}
+	for _, tt := range tests {
+		var got, want bytes.Buffer
+		tt.write().MarshalGQL(&got)
+		ctx := graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Object: tt.typeName})
+		if err := model.MarshalGlobalID(tt.id).MarshalGQLContext(ctx, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%s: wrote %s, want %s", tt.typeName, got.String(), want.String())
+		}
+		if n := testing.AllocsPerRun(100, func() { tt.write() }); n != 0 {
+			t.Errorf("%s: %v allocations for its id, want none", tt.typeName, n)
+		}
+	}
 }

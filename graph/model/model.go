@@ -31,13 +31,19 @@ func MarshalGlobalID(id int64) graphql.ContextMarshaler {
 		if fc == nil || fc.Object == "" {
 			return fmt.Errorf("global ID %d written outside an object", id)
 		}
-		// A type's name is letters, digits and underscores: nothing in
-		// the ID needs escaping in JSON.
-		appendTo(w, func(b []byte) []byte {
-			b = append(append(append(b, '"'), GIDPrefix...), fc.Object...)
-			return append(strconv.AppendInt(append(b, '/'), id, 10), '"')
-		})
+		WriteGlobalID(w, fc.Object, id)
 		return nil
+	})
+}
+
+// WriteGlobalID writes id as the global ID of an object of the GraphQL
+// type typeName.
+func WriteGlobalID(w io.Writer, typeName string, id int64) {
+	// A type's name is letters, digits and underscores: nothing in the ID
+	// needs escaping in JSON.
+	appendTo(w, func(b []byte) []byte {
+		b = append(append(append(b, '"'), GIDPrefix...), typeName...)
+		return append(strconv.AppendInt(append(b, '/'), id, 10), '"')
 	})
 }
 
