@@ -114,13 +114,16 @@ func (q MergeRequestQuery) candidates(r *mrReader) (map[int64]*MergeRequest, err
 	if q.DeploymentID != 0 {
 		c, prefix = r.byDeployment, u64(q.DeploymentID)
 	}
-	out := map[int64]*MergeRequest{}
+	var out map[int64]*MergeRequest // nil for none: most deployments shipped none
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
 		mr, err := getByIDIn[MergeRequest](r.records, bktMergeRequests, lastID(k))
 		if err != nil {
 			return nil, err
 		}
 		if mr != nil && (q.ProjectID == 0 || mr.ProjectID == q.ProjectID) {
+			if out == nil {
+				out = make(map[int64]*MergeRequest)
+			}
 			out[mr.ID] = mr
 		}
 	}
@@ -182,8 +185,8 @@ func (q MergeRequestQuery) page(r *mrReader) (Page[*MergeRequest], error) {
 		return page, err
 	}
 	src, all, err := q.filtered(r)
-	if err != nil {
-		return page, err
+	if err != nil || len(src.keys) == 0 {
+		return page, err // nothing matches: no page either side
 	}
 	keys, hasPrev, hasNext, err := paginate(src, nil, w)
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
@@ -346,7 +347,7 @@ type memSource struct {
 }
 
 func newMemSource(keys [][]byte, desc bool) memSource {
-	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
+	slices.SortFunc(keys, bytes.Compare)
 	return memSource{keys: keys, desc: desc}
 }
 
