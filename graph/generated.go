@@ -2575,9 +2575,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 					return nil
 				}
 			}
-			var buf bytes.Buffer
-			data.MarshalGQL(&buf)
+			buf := ec.fields.responseBuffer(opCtx)
+			data.MarshalGQL(buf)
 			response.Data = buf.Bytes()
+			ec.fields.wrote(opCtx, len(response.Data))
 			if atomic.LoadInt32(&ec.Deferred) > 0 {
 				hasNext := atomic.LoadInt32(&ec.PendingDeferred) > 0
 				response.HasNext = &hasNext

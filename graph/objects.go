@@ -44,6 +44,9 @@ type collectedKey struct {
 type fieldsMemo struct {
 	mu   sync.RWMutex
 	kept map[collectedKey][]graphql.CollectedField
+	// responseSize is the size of the last response written for the
+	// document (see responseBuffer).
+	responseSize atomic.Int64
 }
 
 func (m *fieldsMemo) get(key collectedKey) ([]graphql.CollectedField, bool) {
@@ -62,14 +65,42 @@ func (m *fieldsMemo) put(key collectedKey, fields []graphql.CollectedField) {
 	m.kept[key] = fields
 }
 
-// of is graphql.CollectFields(op, sel, implementors).
-func (c *collectedFields) of(op *graphql.OperationContext, sel ast.SelectionSet, implementors []string) []graphql.CollectedField {
-	key := collectedKey{unsafe.SliceData(sel), len(sel), unsafe.SliceData(implementors)}
+// documentOf is the memo of op's document, nil when op has none.
+func (c *collectedFields) documentOf(op *graphql.OperationContext) *fieldsMemo {
 	document := c.document.Load()
 	if document == nil && op.Doc != nil {
 		document = fieldsOfDocument(op.Doc)
 		c.document.Store(document)
 	}
+	return document
+}
+
+// responseBuffer is the buffer the operation's response is written into:
+// as large as the last response to the same document, and an eighth more,
+// so that a dashboard's repeated query is written without growing a
+// buffer from nothing (a copy at each doubling, twice the response in
+// all). The generated code has every query ask for it (see graph/generate)
+// and report what it wrote (see wrote).
+func (c *collectedFields) responseBuffer(op *graphql.OperationContext) *bytes.Buffer {
+	if document := c.documentOf(op); document != nil {
+		if n := document.responseSize.Load(); n > 0 {
+			return bytes.NewBuffer(make([]byte, 0, n+n/8))
+		}
+	}
+	return new(bytes.Buffer)
+}
+
+// wrote notes the size of the response written for op's document.
+func (c *collectedFields) wrote(op *graphql.OperationContext, n int) {
+	if document := c.documentOf(op); document != nil && document.responseSize.Load() != int64(n) {
+		document.responseSize.Store(int64(n))
+	}
+}
+
+// of is graphql.CollectFields(op, sel, implementors).
+func (c *collectedFields) of(op *graphql.OperationContext, sel ast.SelectionSet, implementors []string) []graphql.CollectedField {
+	key := collectedKey{unsafe.SliceData(sel), len(sel), unsafe.SliceData(implementors)}
+	document := c.documentOf(op)
 	if document != nil {
 		if fields, ok := document.get(key); ok {
 			return fields

@@ -286,3 +286,26 @@ func TestGlobalIDsWrittenWithoutTheirFieldContext(t *testing.T) {
 		}
 	}
 }
+
+// A query's response is written into a buffer as large as the last
+// response to the same document, and an eighth more; the first, and one
+// without a document, from nothing.
+func TestResponseBufferFitsTheLastResponse(t *testing.T) {
+	doc := &ast.QueryDocument{}
+	op := &graphql.OperationContext{Doc: doc}
+	var first collectedFields
+	if got := first.responseBuffer(op).Cap(); got != 0 {
+		t.Fatalf("the first response's buffer holds %d bytes, want none", got)
+	}
+	first.wrote(op, 8000)
+	var next collectedFields // the next operation on the same document
+	if got := next.responseBuffer(op).Cap(); got < 9000 {
+		t.Errorf("the next response's buffer holds %d bytes, want at least 9000", got)
+	}
+	var none collectedFields
+	none.wrote(&graphql.OperationContext{}, 8000)
+	if got := none.responseBuffer(&graphql.OperationContext{}).Cap(); got != 0 {
+		t.Errorf("a response without a document: a buffer of %d bytes, want none", got)
+	}
+	runtime.KeepAlive(doc)
+}

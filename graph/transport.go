@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -101,7 +102,13 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		writeJSON(w, resp) // parts of incremental delivery, which this transport never sends
 		return
 	}
-	var b bytes.Buffer
+	b := responseBodies.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= maxKeptBody {
+			b.Reset()
+			responseBodies.Put(b)
+		}
+	}()
 	b.Grow(len(resp.Data) + 64)
 	b.WriteByte('{')
 	if len(resp.Errors) > 0 {
@@ -119,7 +126,7 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	case len(resp.Data) == 0:
 		b.WriteString("null")
 	case needsHTMLEscape(resp.Data):
-		json.HTMLEscape(&b, resp.Data)
+		json.HTMLEscape(b, resp.Data)
 	default:
 		b.Write(resp.Data)
 	}
@@ -135,6 +142,13 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	b.WriteByte('}')
 	w.Write(b.Bytes())
 }
+
+// responseBodies keep the buffers that responses are assembled in, for
+// the next: the writer copies what it is given before Write returns. A
+// buffer grown past maxKeptBody is left to the collector.
+var responseBodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxKeptBody = 1 << 20
 
 // needsHTMLEscape reports whether json.HTMLEscape would change data: only
 // '<', '>', '&' and U+2028, U+2029 (which start with 0xE2) are escaped.

@@ -1,5 +1,5 @@
 // Command generate writes the GraphQL layer's generated code (graph/) from
-// schema.graphqls and gqlgen.yml: gqlgen, with eight changes to what it
+// schema.graphqls and gqlgen.yml: gqlgen, with nine changes to what it
 // writes.
 //
 // First, gqlgen resolves every resolver field of an object in a goroutine
@@ -65,6 +65,10 @@
 // reads the name from the field's context, which takes a field context, a
 // context value, a closure and its wrapper for every id: a page of 50
 // deployments writes 100 ids.
+//
+// Ninth, a query's response is written into a buffer as large as the last
+// response to the same document (collectedFields.responseBuffer), not
+// into one grown from nothing.
 package main
 
 import (
@@ -197,6 +201,19 @@ var rewrites = []rewrite{{
 	replacement: `func (ec *executionContext) $1(ctx context.Context, field graphql.CollectedField, obj $3) (ret graphql.Marshaler) {
 	return (*globalIDOf$2)(&obj.$4)
 }`,
+}, {
+	// A query's response is written into a buffer as large as the last
+	// response to the same document (see collectedFields.responseBuffer).
+	find: regexp.MustCompile(`\t\t\tvar buf bytes\.Buffer
+			data\.MarshalGQL\(&buf\)
+			response\.Data = buf\.Bytes\(\)
+`),
+	every: "response.Data = buf.Bytes()",
+	replacement: `			buf := ec.fields.responseBuffer(opCtx)
+			data.MarshalGQL(buf)
+			response.Data = buf.Bytes()
+			ec.fields.wrote(opCtx, len(response.Data))
+`,
 }, {
 	// An object's marshaler finds the fields of its selection in a cache
 	// gqlgen keys by a hash it allocates anew each time; the operation's
