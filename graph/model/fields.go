@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -81,7 +82,17 @@ func (p *int64At) MarshalGQL(w io.Writer) { writeInt(w, int64(*p)) }
 
 func (p *intAt) MarshalGQL(w io.Writer) { writeInt(w, int64(*p)) }
 
-func (p *floatAt) MarshalGQL(w io.Writer) { graphql.MarshalFloat(float64(*p)).MarshalGQL(w) }
+// MarshalGQL writes the number as gqlgen's MarshalFloat does (%g), and
+// null for NaN or an infinity, which JSON has no number for (gqlgen's
+// MarshalFloatContext refuses them with an error).
+func (p *floatAt) MarshalGQL(w io.Writer) {
+	f := float64(*p)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		io.WriteString(w, "null")
+		return
+	}
+	appendTo(w, func(b []byte) []byte { return strconv.AppendFloat(b, f, 'g', -1, 64) })
+}
 
 func (p *boolAt) MarshalGQL(w io.Writer) {
 	if *p {

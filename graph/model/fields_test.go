@@ -3,6 +3,7 @@ package model_test
 import (
 	"bytes"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ func TestFieldMarshalersWriteWhatGqlgenWrites(t *testing.T) {
 		{"int", model.IntAt(&n), graphql.MarshalInt(n)},
 		{"nil int", model.IntAt(nil), graphql.Null},
 		{"float", model.FloatAt(&f), graphql.MarshalFloat(f)},
+		{"whole float", model.FloatAt(ptr(42.0)), graphql.MarshalFloat(42)},
+		{"small float", model.FloatAt(ptr(1.5e-9)), graphql.MarshalFloat(1.5e-9)},
+		{"large float", model.FloatAt(ptr(3e21)), graphql.MarshalFloat(3e21)},
+		{"NaN", model.FloatAt(ptr(math.NaN())), graphql.Null},
+		{"infinity", model.FloatAt(ptr(math.Inf(-1))), graphql.Null},
+		{"nil float", model.FloatAt(nil), graphql.Null},
 		{"true", model.BoolAt(&yes), graphql.MarshalBoolean(yes)},
 		{"false", model.BoolAt(&no), graphql.MarshalBoolean(no)},
 		{"time", model.TimeAt(&when), model.MarshalTime(when)},
@@ -78,3 +85,5 @@ func TestFieldMarshalersWriteWhatGqlgenWrites(t *testing.T) {
 		t.Error("a nil field is not graphql.Null, which the objects' null checks compare with")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
