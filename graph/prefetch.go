@@ -88,11 +88,13 @@ func prefetchDeploymentFields(ctx context.Context, l *Loaders, page []*store.Dep
 		access     = asked("approvalSummary") || asked("userPermissions")
 		viewer     = ViewerFrom(ctx)
 	)
+	n := len(page)
 	var (
-		envs, users, jobs, projects, ids []int64
-		shas                             []string
-		members                          []store.MemberKey
-		lastSuccess                      []store.LastDeploymentKey
+		envs, users, jobs = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+		projects, ids     = make([]int64, 0, n), make([]int64, 0, n)
+		shas              = make([]string, 0, n)
+		members           []store.MemberKey
+		lastSuccess       = make([]store.LastDeploymentKey, 0, n)
 	)
 	for _, d := range page {
 		envs, projects, ids, shas = append(envs, d.EnvironmentID), append(projects, d.ProjectID), append(ids, d.ID), append(shas, d.SHA)
