@@ -142,8 +142,9 @@ func putRecord[T any](tx *bolt.Tx, bucket []byte, id int64, v *T) error {
 // record decoded before from the same bytes is not decoded again (see
 // decoded).
 func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error) {
-	key := u64(id)
-	stored := seekValue(records, key)
+	var key [8]byte // sought on the stack: most lookups decode nothing
+	binary.BigEndian.PutUint64(key[:], uint64(id))
+	stored := seekValue(records, key[:])
 	if stored == nil {
 		return nil, nil
 	}
@@ -155,7 +156,7 @@ func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error)
 		}
 	}
 	var v T
-	if err := decodeRecord(bucket, key, stored, &v); err != nil {
+	if err := decodeRecord(bucket, u64(id), stored, &v); err != nil {
 		return nil, err
 	}
 	if cache != nil {
