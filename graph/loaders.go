@@ -210,11 +210,14 @@ func resultOf[K comparable, V any](results []*dataloader.Result[V], i int, key K
 	return results[i].Data, results[i].Error
 }
 
-// gathering notes, for the quiet timer and the metrics, that a key waits in
-// the batch being gathered for the other items of a list.
+// gathering notes, for the quiet timer, the metrics and marshalItems, that
+// a key waits in the batch being gathered for the other items of a list.
 func (l *Loader[K, V]) gathering() {
 	l.waiting.Store(true)
 	l.quiet.touch()
+	if op := l.quiet.op; op != nil {
+		op.gathered.Add(1)
+	}
 }
 
 // inList reports whether the field being resolved is inside a list item.
