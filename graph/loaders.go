@@ -19,7 +19,8 @@ import (
 // once, in the caller's goroutine: an object's fields are resolved one
 // after another (see graph/generate), so nothing else of the request could
 // join its batch.
-// Inside a list, the other items look up the same field side by side, and
+// Inside a list, the other items look up the same field side by side (from
+// the first item whose lookup joins a batch on: see marshalItems), and
 // the batch is sent as soon as every goroutine of the request waits (for a
 // batch, or for the items of a list: see operation.pause), else once no
 // lookup of the request has arrived for BatchQuiet, or BatchWait after its
