@@ -48,9 +48,6 @@ type operation struct {
 	// the one that runs it and the items of its lists, less those waiting
 	// for a loader's batch or for the items of a list (see pause).
 	busy atomic.Int64
-	// gathered counts the lookups of list items that joined a batch
-	// instead of finding what was read before (see marshalItems).
-	gathered atomic.Int64
 }
 
 // operationOf returns ctx's operation, or nil outside one.
@@ -73,15 +70,6 @@ func (op *operation) pause() {
 			l.quiet.flush()
 		}
 	}
-}
-
-// lookupsGathered is how many lookups of list items have joined a batch so
-// far (none outside an operation).
-func (op *operation) lookupsGathered() int64 {
-	if op == nil {
-		return 0
-	}
-	return op.gathered.Load()
 }
 
 // resume notes that n of the operation's goroutines resolve fields again

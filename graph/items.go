@@ -18,14 +18,6 @@ import (
 // A new goroutine per item starts with a small stack and grows it, a copy
 // at a time, through gqlgen's deep calls: about a seventh of the CPU of a
 // page of 50 deployments. The pool's goroutines keep the stacks they grew.
-//
-// Items that look up only what was read before (what a page prefetched for
-// them) gain nothing from running side by side, and handing each to a
-// worker and waking it costs more than the item. So the items run here,
-// one after another, until one of them adds a lookup to a batch: the
-// items after it then run side by side, and their lookups share batches
-// as before. A level of a list thus takes at most one batch more than
-// side by side from the start, whatever its length.
 func marshalItems(ctx context.Context, length int, marshalElement func(ctx context.Context, i int) graphql.Marshaler) graphql.Array {
 	ret := make(graphql.Array, length)
 	if length == 0 {
@@ -37,26 +29,19 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 		items[i].list, items[i].index = l, i
 		items[i].fc.Index = &items[i].index
 	}
-	l.op = operationOf(ctx)
-	next := 0
-	for next < length {
-		gathered := l.op.lookupsGathered()
-		items[next].marshal()
-		next++
-		if l.op.lookupsGathered() != gathered {
-			break
-		}
-	}
-	if rest := items[next:]; len(rest) > 0 {
+	if length == 1 {
+		items[0].marshal()
+	} else {
 		// The items resolve and this goroutine waits for them (see
 		// operation.pause), counted in that order, so that the count
 		// cannot reach zero while an item is still to start. The last item
 		// to end hands its count to this goroutine, which it wakes.
-		l.op.resume(len(rest))
-		l.wg.Add(len(rest))
-		l.running.Store(int64(len(rest)))
-		for i := range rest {
-			itemWorkers.run(&rest[i])
+		l.op = operationOf(ctx)
+		l.op.resume(length)
+		l.wg.Add(length)
+		l.running.Store(int64(length))
+		for i := range items {
+			itemWorkers.run(&items[i])
 		}
 		l.op.pause()
 		l.wg.Wait()

@@ -19,8 +19,7 @@ import (
 // once, in the caller's goroutine: an object's fields are resolved one
 // after another (see graph/generate), so nothing else of the request could
 // join its batch.
-// Inside a list, the other items look up the same field side by side (from
-// the first item whose lookup joins a batch on: see marshalItems), and
+// Inside a list, the other items look up the same field side by side, and
 // the batch is sent as soon as every goroutine of the request waits (for a
 // batch, or for the items of a list: see operation.pause), else once no
 // lookup of the request has arrived for BatchQuiet, or BatchWait after its
@@ -211,14 +210,11 @@ func resultOf[K comparable, V any](results []*dataloader.Result[V], i int, key K
 	return results[i].Data, results[i].Error
 }
 
-// gathering notes, for the quiet timer, the metrics and marshalItems, that
-// a key waits in the batch being gathered for the other items of a list.
+// gathering notes, for the quiet timer and the metrics, that a key waits in
+// the batch being gathered for the other items of a list.
 func (l *Loader[K, V]) gathering() {
 	l.waiting.Store(true)
 	l.quiet.touch()
-	if op := l.quiet.op; op != nil {
-		op.gathered.Add(1)
-	}
 }
 
 // inList reports whether the field being resolved is inside a list item.
