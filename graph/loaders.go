@@ -83,9 +83,31 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
 		return answer(v)
 	}
 	if !inList(ctx) {
-		values, errs := l.read(ctx, []K{key})
-		return func() (V, error) { return values[0], errs[0] }
+		v, err := l.readOne(ctx, key)
+		return func() (V, error) { return v, err }
 	}
+	return l.joinBatch(ctx, key)
+}
+
+// get is Load(ctx, key)() without a thunk where none is needed: for a key
+// read before, and outside lists, where it is read at once.
+func (l *Loader[K, V]) get(ctx context.Context, key K) (V, error) {
+	if v, ok := l.lookup(key); ok {
+		return v, nil
+	}
+	if !inList(ctx) {
+		return l.readOne(ctx, key)
+	}
+	return l.joinBatch(ctx, key)()
+}
+
+// readOne reads key, not read before, at once in the caller's goroutine.
+func (l *Loader[K, V]) readOne(ctx context.Context, key K) (V, error) {
+	return resultOf(l.readBatch(ctx, []K{key}, false), 0, key)
+}
+
+// joinBatch adds key, not read before, to the batch of a list's items.
+func (l *Loader[K, V]) joinBatch(ctx context.Context, key K) dataloader.Thunk[V] {
 	if thunk, ok := l.await(key); ok {
 		return thunk
 	}
@@ -119,18 +141,6 @@ func (l *Loader[K, V]) await(key K) (dataloader.Thunk[V], bool) {
 // answer is the thunk of a value read before.
 func answer[V any](v V) dataloader.Thunk[V] {
 	return func() (V, error) { return v, nil }
-}
-
-// get is Load(ctx, key)() without a thunk where none is needed: for a key
-// read before, and outside lists, where it is read at once.
-func (l *Loader[K, V]) get(ctx context.Context, key K) (V, error) {
-	if v, ok := l.lookup(key); ok {
-		return v, nil
-	}
-	if !inList(ctx) {
-		return resultOf(l.readBatch(ctx, []K{key}, false), 0, key)
-	}
-	return l.Load(ctx, key)()
 }
 
 // LoadMany asks for several keys in one batch, as Load does for one: they
@@ -554,13 +564,6 @@ func useList[Q any, V any](q *quietTimer, s *store.Store, l *Loader[*Q, V], name
 	initLoader(q, s, l, name, batchRead[*Q, V](read))
 }
 
-// newLoader is a loader of its own that reads through fetch.
-func newLoader[K comparable, V any](q *quietTimer, name string, fetch dataloader.BatchFunc[K, V]) *Loader[K, V] {
-	l := &Loader[K, V]{}
-	initLoader(q, nil, l, name, batchRead[K, V](batchFunc[K, V](fetch)))
-	return l
-}
-
 // batchRead reads keys from the store, a result for each key. Its
 // implementations are funcs, which an interface holds without allocating.
 type batchRead[K comparable, V any] interface {
@@ -601,13 +604,6 @@ func (f listQueries[Q, V]) read(ctx context.Context, s *store.Store, keys []*Q) 
 		out[i] = &each[i]
 	}
 	return out
-}
-
-// batchFunc reads through a dataloader batch function, without the store.
-type batchFunc[K comparable, V any] dataloader.BatchFunc[K, V]
-
-func (f batchFunc[K, V]) read(ctx context.Context, _ *store.Store, keys []K) []*dataloader.Result[V] {
-	return f(ctx, keys)
 }
 
 // readBatch reads keys from the store, keeps what it read, and tells the

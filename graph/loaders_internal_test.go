@@ -328,3 +328,17 @@ func TestLoaderAllocations(t *testing.T) {
 		t.Errorf("a batch of 256 keys: %v allocations, one of 1 key: %v; want at most 16 more", many, one)
 	}
 }
+
+// newLoader is a loader of its own that reads through fetch, for tests.
+func newLoader[K comparable, V any](q *quietTimer, name string, fetch dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	l := &Loader[K, V]{}
+	initLoader(q, nil, l, name, batchRead[K, V](batchFunc[K, V](fetch)))
+	return l
+}
+
+// batchFunc reads through a dataloader batch function, without the store.
+type batchFunc[K comparable, V any] dataloader.BatchFunc[K, V]
+
+func (f batchFunc[K, V]) read(ctx context.Context, _ *store.Store, keys []K) []*dataloader.Result[V] {
+	return f(ctx, keys)
+}

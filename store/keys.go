@@ -212,7 +212,7 @@ const cursorVersion = 1
 
 // EncodeCursor makes the opaque cursor for a sort key in the ordering tag.
 func EncodeCursor(tag byte, key []byte) string {
-	return base64.RawURLEncoding.EncodeToString(join([]byte{cursorVersion, tag}, key))
+	return encodeCursors(tag, [][]byte{key})[0]
 }
 
 // encodeCursors is EncodeCursor of each of a page's keys, in one string

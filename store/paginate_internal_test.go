@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -159,9 +160,10 @@ func TestStatusOrdersReadTheirPartitions(t *testing.T) {
 	}
 }
 
-// A page's cursors, made together, are each what EncodeCursor makes of its
-// key, whatever the keys' lengths; they take a few allocations, not two
-// per key.
+// A page's cursors, made together, are each its key's cursor (the version,
+// the ordering's tag and the key, base64url without padding), which
+// decodeCursor reads back, whatever the keys' lengths; they take a few
+// allocations, not two per key.
 func TestEncodeCursorsMatchesEncodeCursor(t *testing.T) {
 	var keys [][]byte
 	for i := range 50 {
@@ -172,8 +174,14 @@ func TestEncodeCursorsMatchesEncodeCursor(t *testing.T) {
 		t.Fatalf("%d cursors for %d keys", len(got), len(keys))
 	}
 	for i, k := range keys {
-		if want := EncodeCursor(7, k); got[i] != want {
+		if want := base64.RawURLEncoding.EncodeToString(append([]byte{cursorVersion, 7}, k...)); got[i] != want {
 			t.Errorf("key %d: cursor %q, want %q", i, got[i], want)
+		}
+		if one := EncodeCursor(7, k); one != got[i] {
+			t.Errorf("key %d: EncodeCursor made %q, the page %q", i, one, got[i])
+		}
+		if back, err := decodeCursor(got[i], 7); err != nil || !bytes.Equal(back, k) {
+			t.Errorf("key %d: cursor %q decodes to %x, %v", i, got[i], back, err)
 		}
 	}
 	if encodeCursors(7, nil) != nil {

@@ -147,25 +147,7 @@ var rewrites = []rewrite{{
 	// A field that reads a struct field, written by a marshaler that never
 	// fails, is written directly. gqlgen's marshaler names have letters
 	// outside ASCII (marshalNTime2timeᚐTime), which \w does not match.
-	find: regexp.MustCompile(`func \(ec \*executionContext\) (_\w+)\(ctx context\.Context, field graphql\.CollectedField, obj (\*?[\w.]+)\) \(ret graphql\.Marshaler\) \{
-	return graphql\.ResolveField\(
-		ctx,
-		ec\.OperationContext,
-		field,
-		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
-			return ec\.fieldContext_\w+\(ctx, field\)
-		\},
-		func\(ctx context\.Context\) \(any, error\) \{
-			return obj\.(\w+), nil
-		\},
-		nil,
-		func\(ctx context\.Context, selections ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{
-			return ec\.(marshal[\pL\pN_]+)\(ctx, selections, v\)
-		\},
-		true,
-		(?:true|false),
-	\)
-\}`),
+	find: structFieldRead(`(_\w+)`, `(\*?[\w.]+)`, `[^)]+`, `(marshal[\pL\pN_]+)`),
 	only: func(code []byte, m []string) bool { return neverFails(code, m[4]) },
 	replacement: `func (ec *executionContext) $1(ctx context.Context, field graphql.CollectedField, obj $2) (ret graphql.Marshaler) {
 	return ec.$4(ctx, field.Selections, obj.$3)
@@ -178,25 +160,7 @@ var rewrites = []rewrite{{
 	// known here: each type's id is written through a pointer to the field
 	// as a number of a type that writes it as that type's global ID
 	// (declareGlobalIDs), which takes no allocation.
-	find: regexp.MustCompile(`func \(ec \*executionContext\) (_(\w+?)_\w+)\(ctx context\.Context, field graphql\.CollectedField, obj (\*[\w.]+)\) \(ret graphql\.Marshaler\) \{
-	return graphql\.ResolveField\(
-		ctx,
-		ec\.OperationContext,
-		field,
-		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
-			return ec\.fieldContext_\w+\(ctx, field\)
-		\},
-		func\(ctx context\.Context\) \(any, error\) \{
-			return obj\.(\w+), nil
-		\},
-		nil,
-		func\(ctx context\.Context, selections ast\.SelectionSet, v int64\) graphql\.Marshaler \{
-			return ec\.marshalNID2int64\(ctx, selections, v\)
-		\},
-		true,
-		(?:true|false),
-	\)
-\}`),
+	find:  structFieldRead(`(_(\w+?)_\w+)`, `(\*[\w.]+)`, `int64`, `marshalNID2int64`),
 	every: "return ec.marshalNID2int64(ctx, selections, v)",
 	replacement: `func (ec *executionContext) $1(ctx context.Context, field graphql.CollectedField, obj $3) (ret graphql.Marshaler) {
 	return (*globalIDOf$2)(&obj.$4)
@@ -286,6 +250,32 @@ $1`,
 	every:       "(ctx, rawArgs)",
 	replacement: `args, err := newExecutionContext(nil, e, nil).$1(ctx, rawArgs)`,
 }}
+
+// structFieldRead matches gqlgen's resolution of a field that reads a
+// struct field of its object, given the patterns of the function's name,
+// the object's type, the value's type and its marshaler's name; the
+// struct field's name is the group that follows those of name and obj.
+func structFieldRead(name, obj, value, marshaler string) *regexp.Regexp {
+	return regexp.MustCompile(`func \(ec \*executionContext\) ` + name + `\(ctx context\.Context, field graphql\.CollectedField, obj ` + obj + `\) \(ret graphql\.Marshaler\) \{
+	return graphql\.ResolveField\(
+		ctx,
+		ec\.OperationContext,
+		field,
+		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
+			return ec\.fieldContext_\w+\(ctx, field\)
+		\},
+		func\(ctx context\.Context\) \(any, error\) \{
+			return obj\.(\w+), nil
+		\},
+		nil,
+		func\(ctx context\.Context, selections ast\.SelectionSet, v ` + value + `\) graphql\.Marshaler \{
+			return ec\.` + marshaler + `\(ctx, selections, v\)
+		\},
+		true,
+		(?:true|false),
+	\)
+\}`)
+}
 
 // declareNoChildFields declares the errors the rewrites name
 // errNoChildFields<Type>.
