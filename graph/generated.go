@@ -5870,14 +5870,15 @@ func (ec *executionContext) _AccessRule_user(ctx context.Context, field graphql.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_AccessRule_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AccessRule_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AccessRule",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5901,14 +5902,15 @@ func (ec *executionContext) _AccessRule_group(ctx context.Context, field graphql
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_AccessRule_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AccessRule_group(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AccessRule",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Group(ctx, field)
+			return argumentReader(ctx).childFields_Group(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5932,8 +5934,8 @@ func (ec *executionContext) _AccessRule_accessLevel(ctx context.Context, field g
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_AccessRule_accessLevel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessRule", field, true, true, errNoChildFieldsAccessLevel)
+func (ec *executionContext) fieldContext_AccessRule_accessLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessRule", field, true, true, noChildFieldsAccessLevel)
 }
 
 func (ec *executionContext) _AccessRule_description(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
@@ -5954,22 +5956,22 @@ func (ec *executionContext) _AccessRule_description(ctx context.Context, field g
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_AccessRule_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessRule", field, true, true, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_AccessRule_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessRule", field, true, true, noChildFieldsString)
 }
 
 func (ec *executionContext) _AccessToken_id(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
 	return (*globalIDOfAccessToken)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_AccessToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_AccessToken_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessToken", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _AccessToken_name(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_AccessToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_AccessToken_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessToken", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _AccessToken_user(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
@@ -5990,14 +5992,15 @@ func (ec *executionContext) _AccessToken_user(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_AccessToken_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AccessToken_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AccessToken",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6006,29 +6009,29 @@ func (ec *executionContext) fieldContext_AccessToken_user(_ context.Context, fie
 func (ec *executionContext) _AccessToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_AccessToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_AccessToken_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessToken", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _AccessToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.ExpiresAt)
 }
-func (ec *executionContext) fieldContext_AccessToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_AccessToken_expiresAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessToken", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _AccessToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.LastUsedAt)
 }
-func (ec *executionContext) fieldContext_AccessToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_AccessToken_lastUsedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessToken", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _AccessToken_revoked(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.Revoked)
 }
-func (ec *executionContext) fieldContext_AccessToken_revoked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessToken", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_AccessToken_revoked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "AccessToken", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _AddGroupMemberPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.AddGroupMemberPayload) (ret graphql.Marshaler) {
@@ -6049,14 +6052,15 @@ func (ec *executionContext) _AddGroupMemberPayload_group(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_AddGroupMemberPayload_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AddGroupMemberPayload_group(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AddGroupMemberPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Group(ctx, field)
+			return argumentReader(ctx).childFields_Group(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6080,14 +6084,15 @@ func (ec *executionContext) _AddProjectMemberPayload_project(ctx context.Context
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_AddProjectMemberPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_AddProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "AddProjectMemberPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6111,14 +6116,15 @@ func (ec *executionContext) _ApprovalRule_user(ctx context.Context, field graphq
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRule_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApprovalRule_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApprovalRule",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6142,14 +6148,15 @@ func (ec *executionContext) _ApprovalRule_group(ctx context.Context, field graph
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRule_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApprovalRule_group(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApprovalRule",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Group(ctx, field)
+			return argumentReader(ctx).childFields_Group(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6173,8 +6180,8 @@ func (ec *executionContext) _ApprovalRule_accessLevel(ctx context.Context, field
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRule_accessLevel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRule", field, true, true, errNoChildFieldsAccessLevel)
+func (ec *executionContext) fieldContext_ApprovalRule_accessLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRule", field, true, true, noChildFieldsAccessLevel)
 }
 
 func (ec *executionContext) _ApprovalRule_accessLevelDescription(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
@@ -6195,15 +6202,15 @@ func (ec *executionContext) _ApprovalRule_accessLevelDescription(ctx context.Con
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRule_accessLevelDescription(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRule", field, true, true, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_ApprovalRule_accessLevelDescription(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRule", field, true, true, noChildFieldsString)
 }
 
 func (ec *executionContext) _ApprovalRule_requiredApprovals(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
 	return model.IntAt(&obj.RequiredApprovals)
 }
-func (ec *executionContext) fieldContext_ApprovalRule_requiredApprovals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRule", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_ApprovalRule_requiredApprovals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRule", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_user(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
@@ -6224,14 +6231,15 @@ func (ec *executionContext) _ApprovalRuleSummary_user(ctx context.Context, field
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApprovalRuleSummary",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6255,14 +6263,15 @@ func (ec *executionContext) _ApprovalRuleSummary_group(ctx context.Context, fiel
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_group(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApprovalRuleSummary",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Group(ctx, field)
+			return argumentReader(ctx).childFields_Group(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6286,8 +6295,8 @@ func (ec *executionContext) _ApprovalRuleSummary_accessLevel(ctx context.Context
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, true, true, errNoChildFieldsAccessLevel)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, true, true, noChildFieldsAccessLevel)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_accessLevelDescription(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
@@ -6308,43 +6317,43 @@ func (ec *executionContext) _ApprovalRuleSummary_accessLevelDescription(ctx cont
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevelDescription(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, true, true, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevelDescription(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, true, true, noChildFieldsString)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_requiredApprovals(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return model.IntAt(&obj.RequiredApprovals)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_requiredApprovals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_requiredApprovals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_approvedCount(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return model.IntAt(&obj.ApprovedCount)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_approvedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_approvedCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_pendingApprovalCount(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return model.IntAt(&obj.PendingApprovalCount)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_pendingApprovalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_pendingApprovalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_status(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatusMarshalers, obj.Status)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsApprovalSummaryStatus)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, false, false, noChildFieldsApprovalSummaryStatus)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_canApprove(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.CanApprove)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_canApprove(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalRuleSummary", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_canApprove(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalRuleSummary", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_deploymentApprovals(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
@@ -6365,14 +6374,15 @@ func (ec *executionContext) _ApprovalRuleSummary_deploymentApprovals(ctx context
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalRuleSummary_deploymentApprovals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApprovalRuleSummary_deploymentApprovals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApprovalRuleSummary",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentApproval(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentApproval(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6381,8 +6391,8 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_deploymentApprovals
 func (ec *executionContext) _ApprovalSummary_status(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalSummary) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNApprovalSummaryStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐSummaryStatusMarshalers, obj.Status)
 }
-func (ec *executionContext) fieldContext_ApprovalSummary_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ApprovalSummary", field, false, false, errNoChildFieldsApprovalSummaryStatus)
+func (ec *executionContext) fieldContext_ApprovalSummary_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ApprovalSummary", field, false, false, noChildFieldsApprovalSummaryStatus)
 }
 
 func (ec *executionContext) _ApprovalSummary_rules(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalSummary) (ret graphql.Marshaler) {
@@ -6403,14 +6413,15 @@ func (ec *executionContext) _ApprovalSummary_rules(ctx context.Context, field gr
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ApprovalSummary_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApprovalSummary_rules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApprovalSummary",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ApprovalRuleSummary(ctx, field)
+			return argumentReader(ctx).childFields_ApprovalRuleSummary(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6434,14 +6445,15 @@ func (ec *executionContext) _ApproveDeploymentPayload_approval(ctx context.Conte
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ApproveDeploymentPayload_approval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApproveDeploymentPayload_approval(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApproveDeploymentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentApproval(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentApproval(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6465,14 +6477,15 @@ func (ec *executionContext) _ApproveDeploymentPayload_deployment(ctx context.Con
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ApproveDeploymentPayload_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ApproveDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ApproveDeploymentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6481,78 +6494,78 @@ func (ec *executionContext) fieldContext_ApproveDeploymentPayload_deployment(_ c
 func (ec *executionContext) _Commit_sha(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.SHA)
 }
-func (ec *executionContext) fieldContext_Commit_sha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_sha(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_shortId(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.ShortID)
 }
-func (ec *executionContext) fieldContext_Commit_shortId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_shortId(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_title(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Title)
 }
-func (ec *executionContext) fieldContext_Commit_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_title(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_message(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Message)
 }
-func (ec *executionContext) fieldContext_Commit_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_message(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_authorName(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(obj.AuthorName)
 }
-func (ec *executionContext) fieldContext_Commit_authorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_authorName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_authorEmail(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(obj.AuthorEmail)
 }
-func (ec *executionContext) fieldContext_Commit_authorEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_authorEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_authoredDate(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.AuthoredDate)
 }
-func (ec *executionContext) fieldContext_Commit_authoredDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Commit_authoredDate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Commit_committerName(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(obj.CommitterName)
 }
-func (ec *executionContext) fieldContext_Commit_committerName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_committerName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_committerEmail(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.StringAt(obj.CommitterEmail)
 }
-func (ec *executionContext) fieldContext_Commit_committerEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_committerEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Commit_committedDate(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.CommittedDate)
 }
-func (ec *executionContext) fieldContext_Commit_committedDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Commit_committedDate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Commit_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_Commit_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Commit_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Commit_parentIds(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
@@ -6573,15 +6586,15 @@ func (ec *executionContext) _Commit_parentIds(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Commit_parentIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Commit", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Commit_parentIds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Commit", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _CreateAccessTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccessTokenPayload) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Token)
 }
-func (ec *executionContext) fieldContext_CreateAccessTokenPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CreateAccessTokenPayload", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_CreateAccessTokenPayload_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "CreateAccessTokenPayload", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _CreateAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccessTokenPayload) (ret graphql.Marshaler) {
@@ -6602,14 +6615,15 @@ func (ec *executionContext) _CreateAccessTokenPayload_accessToken(ctx context.Co
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateAccessTokenPayload_accessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateAccessTokenPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AccessToken(ctx, field)
+			return argumentReader(ctx).childFields_AccessToken(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6633,14 +6647,15 @@ func (ec *executionContext) _CreateDeploymentPayload_deployment(ctx context.Cont
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateDeploymentPayload_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateDeploymentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6664,14 +6679,15 @@ func (ec *executionContext) _CreateEnvironmentPayload_environment(ctx context.Co
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateEnvironmentPayload_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateEnvironmentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6695,14 +6711,15 @@ func (ec *executionContext) _CreateGroupPayload_group(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateGroupPayload_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateGroupPayload_group(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateGroupPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Group(ctx, field)
+			return argumentReader(ctx).childFields_Group(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6726,14 +6743,15 @@ func (ec *executionContext) _CreateMergeRequestPayload_mergeRequest(ctx context.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateMergeRequestPayload_mergeRequest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateMergeRequestPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequest(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequest(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6757,14 +6775,15 @@ func (ec *executionContext) _CreateProjectPayload_project(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateProjectPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateProjectPayload_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateProjectPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6788,14 +6807,15 @@ func (ec *executionContext) _CreateUserPayload_user(ctx context.Context, field g
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_CreateUserPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_CreateUserPayload_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "CreateUserPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6819,8 +6839,8 @@ func (ec *executionContext) _DeleteDeploymentPayload_deletedDeploymentId(ctx con
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeleteDeploymentPayload_deletedDeploymentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeleteDeploymentPayload", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_DeleteDeploymentPayload_deletedDeploymentId(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeleteDeploymentPayload", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _DeleteEnvironmentPayload_deletedEnvironmentId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteEnvironmentPayload) (ret graphql.Marshaler) {
@@ -6841,8 +6861,8 @@ func (ec *executionContext) _DeleteEnvironmentPayload_deletedEnvironmentId(ctx c
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeleteEnvironmentPayload_deletedEnvironmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeleteEnvironmentPayload", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_DeleteEnvironmentPayload_deletedEnvironmentId(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeleteEnvironmentPayload", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_scheduledEntries(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
@@ -6863,14 +6883,15 @@ func (ec *executionContext) _DeleteStoppedReviewAppsPayload_scheduledEntries(ctx
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_scheduledEntries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_scheduledEntries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeleteStoppedReviewAppsPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6894,14 +6915,15 @@ func (ec *executionContext) _DeleteStoppedReviewAppsPayload_unprocessableEntries
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_unprocessableEntries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_unprocessableEntries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeleteStoppedReviewAppsPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6910,78 +6932,78 @@ func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_unproces
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.DryRun)
 }
-func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeleteStoppedReviewAppsPayload", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_dryRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeleteStoppedReviewAppsPayload", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_message(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Message)
 }
-func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeleteStoppedReviewAppsPayload", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_message(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeleteStoppedReviewAppsPayload", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Deployment_id(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return (*globalIDOfDeployment)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_Deployment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_Deployment_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _Deployment_iid(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.Int64At(&obj.IID)
 }
-func (ec *executionContext) fieldContext_Deployment_iid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_Deployment_iid(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _Deployment_ref(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Ref)
 }
-func (ec *executionContext) fieldContext_Deployment_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Deployment_ref(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Deployment_sha(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.SHA)
 }
-func (ec *executionContext) fieldContext_Deployment_sha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Deployment_sha(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Deployment_tag(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.Tag)
 }
-func (ec *executionContext) fieldContext_Deployment_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_Deployment_tag(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Deployment_status(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNDeploymentStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentStatusMarshalers, obj.Status)
 }
-func (ec *executionContext) fieldContext_Deployment_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsDeploymentStatus)
+func (ec *executionContext) fieldContext_Deployment_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsDeploymentStatus)
 }
 
 func (ec *executionContext) _Deployment_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_Deployment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Deployment_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Deployment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.UpdatedAt)
 }
-func (ec *executionContext) fieldContext_Deployment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Deployment_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Deployment_finishedAt(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.FinishedAt)
 }
-func (ec *executionContext) fieldContext_Deployment_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Deployment_finishedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Deployment_user(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
@@ -7002,14 +7024,15 @@ func (ec *executionContext) _Deployment_user(ctx context.Context, field graphql.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7033,14 +7056,15 @@ func (ec *executionContext) _Deployment_environment(ctx context.Context, field g
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_environment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7064,14 +7088,15 @@ func (ec *executionContext) _Deployment_project(ctx context.Context, field graph
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7095,14 +7120,15 @@ func (ec *executionContext) _Deployment_deployable(ctx context.Context, field gr
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_deployable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_deployable(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Job(ctx, field)
+			return argumentReader(ctx).childFields_Job(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7126,14 +7152,15 @@ func (ec *executionContext) _Deployment_commit(ctx context.Context, field graphq
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_commit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_commit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Commit(ctx, field)
+			return argumentReader(ctx).childFields_Commit(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7157,8 +7184,8 @@ func (ec *executionContext) _Deployment_isLastDeployment(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_isLastDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, true, true, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_Deployment_isLastDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, true, true, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Deployment_approvals(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
@@ -7179,14 +7206,15 @@ func (ec *executionContext) _Deployment_approvals(ctx context.Context, field gra
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_approvals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_approvals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentApproval(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentApproval(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7210,8 +7238,8 @@ func (ec *executionContext) _Deployment_pendingApprovalCount(ctx context.Context
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_pendingApprovalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Deployment", field, true, true, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_Deployment_pendingApprovalCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Deployment", field, true, true, noChildFieldsInt)
 }
 
 func (ec *executionContext) _Deployment_approvalSummary(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
@@ -7232,14 +7260,15 @@ func (ec *executionContext) _Deployment_approvalSummary(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_approvalSummary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_approvalSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ApprovalSummary(ctx, field)
+			return argumentReader(ctx).childFields_ApprovalSummary(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7265,13 +7294,14 @@ func (ec *executionContext) _Deployment_mergeRequests(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Deployment_mergeRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequestConnection(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequestConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -7280,7 +7310,7 @@ func (ec *executionContext) fieldContext_Deployment_mergeRequests(ctx context.Co
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Deployment_mergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -7308,14 +7338,15 @@ func (ec *executionContext) _Deployment_userPermissions(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Deployment_userPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Deployment_userPermissions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Deployment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentPermissions(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentPermissions(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7339,14 +7370,15 @@ func (ec *executionContext) _DeploymentApproval_user(ctx context.Context, field 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentApproval_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeploymentApproval_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeploymentApproval",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7355,29 +7387,29 @@ func (ec *executionContext) fieldContext_DeploymentApproval_user(_ context.Conte
 func (ec *executionContext) _DeploymentApproval_status(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNDeploymentApprovalStatus2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalStatusMarshalers, obj.Status)
 }
-func (ec *executionContext) fieldContext_DeploymentApproval_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsDeploymentApprovalStatus)
+func (ec *executionContext) fieldContext_DeploymentApproval_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentApproval", field, false, false, noChildFieldsDeploymentApprovalStatus)
 }
 
 func (ec *executionContext) _DeploymentApproval_comment(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Comment)
 }
-func (ec *executionContext) fieldContext_DeploymentApproval_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_DeploymentApproval_comment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentApproval", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _DeploymentApproval_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_DeploymentApproval_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_DeploymentApproval_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentApproval", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _DeploymentApproval_representedAs(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
 	return model.StringAt(obj.RepresentedAs)
 }
-func (ec *executionContext) fieldContext_DeploymentApproval_representedAs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentApproval", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_DeploymentApproval_representedAs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentApproval", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _DeploymentConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
@@ -7398,8 +7430,8 @@ func (ec *executionContext) _DeploymentConnection_count(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentConnection_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentConnection", field, true, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_DeploymentConnection_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentConnection", field, true, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _DeploymentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
@@ -7420,14 +7452,15 @@ func (ec *executionContext) _DeploymentConnection_nodes(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeploymentConnection_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeploymentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7451,14 +7484,15 @@ func (ec *executionContext) _DeploymentConnection_edges(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeploymentConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeploymentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentEdge(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentEdge(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7482,14 +7516,15 @@ func (ec *executionContext) _DeploymentConnection_pageInfo(ctx context.Context, 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeploymentConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeploymentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
+			return argumentReader(ctx).childFields_PageInfo(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7498,8 +7533,8 @@ func (ec *executionContext) fieldContext_DeploymentConnection_pageInfo(_ context
 func (ec *executionContext) _DeploymentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentEdge) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Cursor)
 }
-func (ec *executionContext) fieldContext_DeploymentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentEdge", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_DeploymentEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentEdge", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _DeploymentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentEdge) (ret graphql.Marshaler) {
@@ -7520,14 +7555,15 @@ func (ec *executionContext) _DeploymentEdge_node(ctx context.Context, field grap
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeploymentEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeploymentEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7536,8 +7572,8 @@ func (ec *executionContext) fieldContext_DeploymentEdge_node(_ context.Context, 
 func (ec *executionContext) _DeploymentEvent_kind(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKindMarshalers, obj.Kind)
 }
-func (ec *executionContext) fieldContext_DeploymentEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentEvent", field, false, false, errNoChildFieldsEventKind)
+func (ec *executionContext) fieldContext_DeploymentEvent_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentEvent", field, false, false, noChildFieldsEventKind)
 }
 
 func (ec *executionContext) _DeploymentEvent_deploymentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
@@ -7558,8 +7594,8 @@ func (ec *executionContext) _DeploymentEvent_deploymentId(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentEvent_deploymentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentEvent", field, true, true, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_DeploymentEvent_deploymentId(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentEvent", field, true, true, noChildFieldsID)
 }
 
 func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
@@ -7580,14 +7616,15 @@ func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, fie
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_DeploymentEvent_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_DeploymentEvent_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "DeploymentEvent",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7596,92 +7633,92 @@ func (ec *executionContext) fieldContext_DeploymentEvent_deployment(_ context.Co
 func (ec *executionContext) _DeploymentPermissions_updateDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.UpdateDeployment)
 }
-func (ec *executionContext) fieldContext_DeploymentPermissions_updateDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentPermissions", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_DeploymentPermissions_updateDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentPermissions", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _DeploymentPermissions_destroyDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.DestroyDeployment)
 }
-func (ec *executionContext) fieldContext_DeploymentPermissions_destroyDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentPermissions", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_DeploymentPermissions_destroyDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentPermissions", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _DeploymentPermissions_approveDeployment(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentPermissions) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.ApproveDeployment)
 }
-func (ec *executionContext) fieldContext_DeploymentPermissions_approveDeployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DeploymentPermissions", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_DeploymentPermissions_approveDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "DeploymentPermissions", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Environment_id(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return (*globalIDOfEnvironment)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_Environment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_Environment_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _Environment_name(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_Environment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Environment_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_slug(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Slug)
 }
-func (ec *executionContext) fieldContext_Environment_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Environment_slug(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_externalUrl(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.StringAt(obj.ExternalURL)
 }
-func (ec *executionContext) fieldContext_Environment_externalUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Environment_externalUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_state(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNEnvironmentState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentStateMarshalers, obj.State)
 }
-func (ec *executionContext) fieldContext_Environment_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsEnvironmentState)
+func (ec *executionContext) fieldContext_Environment_state(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsEnvironmentState)
 }
 
 func (ec *executionContext) _Environment_tier(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNEnvironmentTier2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentTierMarshalers, obj.Tier)
 }
-func (ec *executionContext) fieldContext_Environment_tier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsEnvironmentTier)
+func (ec *executionContext) fieldContext_Environment_tier(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsEnvironmentTier)
 }
 
 func (ec *executionContext) _Environment_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_Environment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Environment_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.UpdatedAt)
 }
-func (ec *executionContext) fieldContext_Environment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Environment_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_autoStopAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.AutoStopAt)
 }
-func (ec *executionContext) fieldContext_Environment_autoStopAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Environment_autoStopAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_autoDeleteAt(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.AutoDeleteAt)
 }
-func (ec *executionContext) fieldContext_Environment_autoDeleteAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Environment_autoDeleteAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Environment_enableAdvancedLogsQuerying(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
@@ -7702,8 +7739,8 @@ func (ec *executionContext) _Environment_enableAdvancedLogsQuerying(ctx context.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Environment_enableAdvancedLogsQuerying(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, true, true, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_Environment_enableAdvancedLogsQuerying(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, true, true, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Environment_logsApiPath(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
@@ -7724,8 +7761,8 @@ func (ec *executionContext) _Environment_logsApiPath(ctx context.Context, field 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Environment_logsApiPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, true, true, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Environment_logsApiPath(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, true, true, noChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_folder(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
@@ -7746,8 +7783,8 @@ func (ec *executionContext) _Environment_folder(ctx context.Context, field graph
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Environment_folder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, true, true, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Environment_folder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, true, true, noChildFieldsString)
 }
 
 func (ec *executionContext) _Environment_protected(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
@@ -7768,8 +7805,8 @@ func (ec *executionContext) _Environment_protected(ctx context.Context, field gr
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Environment_protected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Environment", field, true, true, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_Environment_protected(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Environment", field, true, true, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Environment_protection(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
@@ -7790,14 +7827,15 @@ func (ec *executionContext) _Environment_protection(ctx context.Context, field g
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Environment_protection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Environment_protection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Environment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ProtectedEnvironment(ctx, field)
+			return argumentReader(ctx).childFields_ProtectedEnvironment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7823,13 +7861,14 @@ func (ec *executionContext) _Environment_lastDeployment(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Environment_lastDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Environment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	defer func() {
@@ -7838,7 +7877,7 @@ func (ec *executionContext) fieldContext_Environment_lastDeployment(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Environment_lastDeployment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -7868,13 +7907,14 @@ func (ec *executionContext) _Environment_deployments(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_Environment_deployments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Environment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentConnection(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -7883,7 +7923,7 @@ func (ec *executionContext) fieldContext_Environment_deployments(ctx context.Con
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Environment_deployments_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -7911,14 +7951,15 @@ func (ec *executionContext) _Environment_project(ctx context.Context, field grap
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Environment_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Environment_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Environment",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7942,8 +7983,8 @@ func (ec *executionContext) _EnvironmentConnection_count(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentConnection_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EnvironmentConnection", field, true, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_EnvironmentConnection_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "EnvironmentConnection", field, true, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _EnvironmentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
@@ -7964,14 +8005,15 @@ func (ec *executionContext) _EnvironmentConnection_nodes(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EnvironmentConnection_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EnvironmentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7995,14 +8037,15 @@ func (ec *executionContext) _EnvironmentConnection_edges(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EnvironmentConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EnvironmentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EnvironmentEdge(ctx, field)
+			return argumentReader(ctx).childFields_EnvironmentEdge(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8026,14 +8069,15 @@ func (ec *executionContext) _EnvironmentConnection_pageInfo(ctx context.Context,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EnvironmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EnvironmentConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
+			return argumentReader(ctx).childFields_PageInfo(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8042,8 +8086,8 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_pageInfo(_ contex
 func (ec *executionContext) _EnvironmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentEdge) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Cursor)
 }
-func (ec *executionContext) fieldContext_EnvironmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EnvironmentEdge", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_EnvironmentEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "EnvironmentEdge", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _EnvironmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentEdge) (ret graphql.Marshaler) {
@@ -8064,14 +8108,15 @@ func (ec *executionContext) _EnvironmentEdge_node(ctx context.Context, field gra
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EnvironmentEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EnvironmentEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8080,8 +8125,8 @@ func (ec *executionContext) fieldContext_EnvironmentEdge_node(_ context.Context,
 func (ec *executionContext) _EnvironmentEvent_kind(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNEventKind2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEventKindMarshalers, obj.Kind)
 }
-func (ec *executionContext) fieldContext_EnvironmentEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EnvironmentEvent", field, false, false, errNoChildFieldsEventKind)
+func (ec *executionContext) fieldContext_EnvironmentEvent_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "EnvironmentEvent", field, false, false, noChildFieldsEventKind)
 }
 
 func (ec *executionContext) _EnvironmentEvent_environmentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
@@ -8102,8 +8147,8 @@ func (ec *executionContext) _EnvironmentEvent_environmentId(ctx context.Context,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentEvent_environmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("EnvironmentEvent", field, true, true, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_EnvironmentEvent_environmentId(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "EnvironmentEvent", field, true, true, noChildFieldsID)
 }
 
 func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
@@ -8124,14 +8169,15 @@ func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, f
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_EnvironmentEvent_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_EnvironmentEvent_environment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "EnvironmentEvent",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8140,113 +8186,113 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_environment(_ context.
 func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
 	return (*globalIDOfGroup)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_Group_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_Group_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Group", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _Group_name(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_Group_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Group_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Group", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Group_path(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Path)
 }
-func (ec *executionContext) fieldContext_Group_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Group_path(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Group", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Group_fullPath(ctx context.Context, field graphql.CollectedField, obj *store.Group) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.FullPath)
 }
-func (ec *executionContext) fieldContext_Group_fullPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Group", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Group_fullPath(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Group", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return (*globalIDOfJob)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_Job_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_Job_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _Job_name(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_Job_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Job_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Job_stage(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Stage)
 }
-func (ec *executionContext) fieldContext_Job_stage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Job_stage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Job_status(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Status)
 }
-func (ec *executionContext) fieldContext_Job_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Job_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Job_ref(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Ref)
 }
-func (ec *executionContext) fieldContext_Job_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Job_ref(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Job_tag(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.Tag)
 }
-func (ec *executionContext) fieldContext_Job_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_Job_tag(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Job_coverage(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.FloatAt(obj.Coverage)
 }
-func (ec *executionContext) fieldContext_Job_coverage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsFloat)
+func (ec *executionContext) fieldContext_Job_coverage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsFloat)
 }
 
 func (ec *executionContext) _Job_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_Job_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Job_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Job_startedAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.StartedAt)
 }
-func (ec *executionContext) fieldContext_Job_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Job_startedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Job_finishedAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.FinishedAt)
 }
-func (ec *executionContext) fieldContext_Job_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Job_finishedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Job_duration(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.FloatAt(obj.Duration)
 }
-func (ec *executionContext) fieldContext_Job_duration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsFloat)
+func (ec *executionContext) fieldContext_Job_duration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsFloat)
 }
 
 func (ec *executionContext) _Job_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.StringAt(obj.WebURL)
 }
-func (ec *executionContext) fieldContext_Job_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Job_webUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Job_user(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
@@ -8267,14 +8313,15 @@ func (ec *executionContext) _Job_user(ctx context.Context, field graphql.Collect
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Job_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Job_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Job",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8298,14 +8345,15 @@ func (ec *executionContext) _Job_commit(ctx context.Context, field graphql.Colle
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Job_commit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Job_commit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Job",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Commit(ctx, field)
+			return argumentReader(ctx).childFields_Commit(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8329,14 +8377,15 @@ func (ec *executionContext) _Job_pipeline(ctx context.Context, field graphql.Col
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Job_pipeline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Job_pipeline(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Job",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Pipeline(ctx, field)
+			return argumentReader(ctx).childFields_Pipeline(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8360,14 +8409,15 @@ func (ec *executionContext) _Job_artifacts(ctx context.Context, field graphql.Co
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Job_artifacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Job_artifacts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Job",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_JobArtifact(ctx, field)
+			return argumentReader(ctx).childFields_JobArtifact(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8376,36 +8426,36 @@ func (ec *executionContext) fieldContext_Job_artifacts(_ context.Context, field 
 func (ec *executionContext) _Job_artifactsExpireAt(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.ArtifactsExpireAt)
 }
-func (ec *executionContext) fieldContext_Job_artifactsExpireAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Job", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Job_artifactsExpireAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Job", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _JobArtifact_fileType(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.FileType)
 }
-func (ec *executionContext) fieldContext_JobArtifact_fileType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_JobArtifact_fileType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "JobArtifact", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _JobArtifact_size(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
 	return model.Int64At(&obj.Size)
 }
-func (ec *executionContext) fieldContext_JobArtifact_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_JobArtifact_size(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "JobArtifact", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _JobArtifact_filename(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Filename)
 }
-func (ec *executionContext) fieldContext_JobArtifact_filename(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_JobArtifact_filename(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "JobArtifact", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _JobArtifact_fileFormat(ctx context.Context, field graphql.CollectedField, obj *store.JobArtifact) (ret graphql.Marshaler) {
 	return model.StringAt(obj.FileFormat)
 }
-func (ec *executionContext) fieldContext_JobArtifact_fileFormat(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("JobArtifact", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_JobArtifact_fileFormat(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "JobArtifact", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _LinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.LinkMergeRequestsPayload) (ret graphql.Marshaler) {
@@ -8426,14 +8476,15 @@ func (ec *executionContext) _LinkMergeRequestsPayload_deployment(ctx context.Con
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_LinkMergeRequestsPayload_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_LinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "LinkMergeRequestsPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8457,14 +8508,15 @@ func (ec *executionContext) _MergeMergeRequestPayload_mergeRequest(ctx context.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeMergeRequestPayload_mergeRequest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeMergeRequestPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequest(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequest(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8473,50 +8525,50 @@ func (ec *executionContext) fieldContext_MergeMergeRequestPayload_mergeRequest(_
 func (ec *executionContext) _MergeRequest_id(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return (*globalIDOfMergeRequest)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_MergeRequest_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_MergeRequest_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _MergeRequest_iid(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.Int64At(&obj.IID)
 }
-func (ec *executionContext) fieldContext_MergeRequest_iid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_MergeRequest_iid(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _MergeRequest_title(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Title)
 }
-func (ec *executionContext) fieldContext_MergeRequest_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_title(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_description(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Description)
 }
-func (ec *executionContext) fieldContext_MergeRequest_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_state(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNMergeRequestState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestStateMarshalers, obj.State)
 }
-func (ec *executionContext) fieldContext_MergeRequest_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsMergeRequestState)
+func (ec *executionContext) fieldContext_MergeRequest_state(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsMergeRequestState)
 }
 
 func (ec *executionContext) _MergeRequest_sourceBranch(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.SourceBranch)
 }
-func (ec *executionContext) fieldContext_MergeRequest_sourceBranch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_sourceBranch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_targetBranch(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.TargetBranch)
 }
-func (ec *executionContext) fieldContext_MergeRequest_targetBranch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_targetBranch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_author(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
@@ -8537,14 +8589,15 @@ func (ec *executionContext) _MergeRequest_author(ctx context.Context, field grap
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequest_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeRequest_author(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequest",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8568,50 +8621,50 @@ func (ec *executionContext) _MergeRequest_labels(ctx context.Context, field grap
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequest_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_labels(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_draft(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.Draft)
 }
-func (ec *executionContext) fieldContext_MergeRequest_draft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_MergeRequest_draft(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _MergeRequest_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_MergeRequest_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_MergeRequest_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _MergeRequest_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.UpdatedAt)
 }
-func (ec *executionContext) fieldContext_MergeRequest_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_MergeRequest_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _MergeRequest_mergedAt(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.MergedAt)
 }
-func (ec *executionContext) fieldContext_MergeRequest_mergedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_MergeRequest_mergedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _MergeRequest_mergeCommitSha(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.StringAt(obj.MergeCommitSHA)
 }
-func (ec *executionContext) fieldContext_MergeRequest_mergeCommitSha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_mergeCommitSha(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return model.StringAt(obj.WebURL)
 }
-func (ec *executionContext) fieldContext_MergeRequest_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequest", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequest_webUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequest", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequest_project(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
@@ -8632,14 +8685,15 @@ func (ec *executionContext) _MergeRequest_project(ctx context.Context, field gra
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequest_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeRequest_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequest",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8665,13 +8719,14 @@ func (ec *executionContext) _MergeRequest_deployments(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_MergeRequest_deployments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequest",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentConnection(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -8680,7 +8735,7 @@ func (ec *executionContext) fieldContext_MergeRequest_deployments(ctx context.Co
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_MergeRequest_deployments_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -8708,8 +8763,8 @@ func (ec *executionContext) _MergeRequestConnection_count(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequestConnection_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequestConnection", field, true, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_MergeRequestConnection_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequestConnection", field, true, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _MergeRequestConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
@@ -8730,14 +8785,15 @@ func (ec *executionContext) _MergeRequestConnection_nodes(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequestConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeRequestConnection_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequestConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequest(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequest(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8761,14 +8817,15 @@ func (ec *executionContext) _MergeRequestConnection_edges(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequestConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeRequestConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequestConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequestEdge(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequestEdge(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8792,14 +8849,15 @@ func (ec *executionContext) _MergeRequestConnection_pageInfo(ctx context.Context
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequestConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeRequestConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequestConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
+			return argumentReader(ctx).childFields_PageInfo(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8808,8 +8866,8 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_pageInfo(_ conte
 func (ec *executionContext) _MergeRequestEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestEdge) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Cursor)
 }
-func (ec *executionContext) fieldContext_MergeRequestEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("MergeRequestEdge", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_MergeRequestEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "MergeRequestEdge", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _MergeRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestEdge) (ret graphql.Marshaler) {
@@ -8830,14 +8888,15 @@ func (ec *executionContext) _MergeRequestEdge_node(ctx context.Context, field gr
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_MergeRequestEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_MergeRequestEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "MergeRequestEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequest(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequest(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8863,13 +8922,14 @@ func (ec *executionContext) _Mutation_createEnvironment(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateEnvironmentPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateEnvironmentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -8878,7 +8938,7 @@ func (ec *executionContext) fieldContext_Mutation_createEnvironment(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -8908,13 +8968,14 @@ func (ec *executionContext) _Mutation_updateEnvironment(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UpdateEnvironmentPayload(ctx, field)
+			return argumentReader(ctx).childFields_UpdateEnvironmentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -8923,7 +8984,7 @@ func (ec *executionContext) fieldContext_Mutation_updateEnvironment(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_updateEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -8953,13 +9014,14 @@ func (ec *executionContext) _Mutation_stopEnvironment(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_stopEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_StopEnvironmentPayload(ctx, field)
+			return argumentReader(ctx).childFields_StopEnvironmentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -8968,7 +9030,7 @@ func (ec *executionContext) fieldContext_Mutation_stopEnvironment(ctx context.Co
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_stopEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -8998,13 +9060,14 @@ func (ec *executionContext) _Mutation_deleteEnvironment(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeleteEnvironmentPayload(ctx, field)
+			return argumentReader(ctx).childFields_DeleteEnvironmentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9013,7 +9076,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_deleteEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9043,13 +9106,14 @@ func (ec *executionContext) _Mutation_stopStaleEnvironments(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_stopStaleEnvironments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_StopStaleEnvironmentsPayload(ctx, field)
+			return argumentReader(ctx).childFields_StopStaleEnvironmentsPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9058,7 +9122,7 @@ func (ec *executionContext) fieldContext_Mutation_stopStaleEnvironments(ctx cont
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_stopStaleEnvironments_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9088,13 +9152,14 @@ func (ec *executionContext) _Mutation_deleteStoppedReviewApps(ctx context.Contex
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteStoppedReviewApps(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeleteStoppedReviewAppsPayload(ctx, field)
+			return argumentReader(ctx).childFields_DeleteStoppedReviewAppsPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9103,7 +9168,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteStoppedReviewApps(ctx co
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_deleteStoppedReviewApps_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9133,13 +9198,14 @@ func (ec *executionContext) _Mutation_createDeployment(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateDeploymentPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateDeploymentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9148,7 +9214,7 @@ func (ec *executionContext) fieldContext_Mutation_createDeployment(ctx context.C
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createDeployment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9178,13 +9244,14 @@ func (ec *executionContext) _Mutation_updateDeployment(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UpdateDeploymentPayload(ctx, field)
+			return argumentReader(ctx).childFields_UpdateDeploymentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9193,7 +9260,7 @@ func (ec *executionContext) fieldContext_Mutation_updateDeployment(ctx context.C
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_updateDeployment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9223,13 +9290,14 @@ func (ec *executionContext) _Mutation_deleteDeployment(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeleteDeploymentPayload(ctx, field)
+			return argumentReader(ctx).childFields_DeleteDeploymentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9238,7 +9306,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.C
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_deleteDeployment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9268,13 +9336,14 @@ func (ec *executionContext) _Mutation_approveDeployment(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ApproveDeploymentPayload(ctx, field)
+			return argumentReader(ctx).childFields_ApproveDeploymentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9283,7 +9352,7 @@ func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_approveDeployment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9313,13 +9382,14 @@ func (ec *executionContext) _Mutation_protectEnvironment(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ProtectEnvironmentPayload(ctx, field)
+			return argumentReader(ctx).childFields_ProtectEnvironmentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9328,7 +9398,7 @@ func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_protectEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9358,13 +9428,14 @@ func (ec *executionContext) _Mutation_unprotectEnvironment(ctx context.Context, 
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UnprotectEnvironmentPayload(ctx, field)
+			return argumentReader(ctx).childFields_UnprotectEnvironmentPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9373,7 +9444,7 @@ func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx conte
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_unprotectEnvironment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9403,13 +9474,14 @@ func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UpdateProjectPayload(ctx, field)
+			return argumentReader(ctx).childFields_UpdateProjectPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9418,7 +9490,7 @@ func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Cont
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_updateProject_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9448,13 +9520,14 @@ func (ec *executionContext) _Mutation_createMergeRequest(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createMergeRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateMergeRequestPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateMergeRequestPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9463,7 +9536,7 @@ func (ec *executionContext) fieldContext_Mutation_createMergeRequest(ctx context
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createMergeRequest_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9493,13 +9566,14 @@ func (ec *executionContext) _Mutation_mergeMergeRequest(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_mergeMergeRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeMergeRequestPayload(ctx, field)
+			return argumentReader(ctx).childFields_MergeMergeRequestPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9508,7 +9582,7 @@ func (ec *executionContext) fieldContext_Mutation_mergeMergeRequest(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_mergeMergeRequest_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9538,13 +9612,14 @@ func (ec *executionContext) _Mutation_linkMergeRequests(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_linkMergeRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_LinkMergeRequestsPayload(ctx, field)
+			return argumentReader(ctx).childFields_LinkMergeRequestsPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9553,7 +9628,7 @@ func (ec *executionContext) fieldContext_Mutation_linkMergeRequests(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_linkMergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9583,13 +9658,14 @@ func (ec *executionContext) _Mutation_unlinkMergeRequests(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_unlinkMergeRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UnlinkMergeRequestsPayload(ctx, field)
+			return argumentReader(ctx).childFields_UnlinkMergeRequestsPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9598,7 +9674,7 @@ func (ec *executionContext) fieldContext_Mutation_unlinkMergeRequests(ctx contex
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_unlinkMergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9628,13 +9704,14 @@ func (ec *executionContext) _Mutation_createUser(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateUserPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateUserPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9643,7 +9720,7 @@ func (ec *executionContext) fieldContext_Mutation_createUser(ctx context.Context
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createUser_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9673,13 +9750,14 @@ func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UpdateUserPayload(ctx, field)
+			return argumentReader(ctx).childFields_UpdateUserPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9688,7 +9766,7 @@ func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_updateUser_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9718,13 +9796,14 @@ func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateAccessTokenPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateAccessTokenPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9733,7 +9812,7 @@ func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createAccessToken_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9763,13 +9842,14 @@ func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RevokeAccessTokenPayload(ctx, field)
+			return argumentReader(ctx).childFields_RevokeAccessTokenPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9778,7 +9858,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_revokeAccessToken_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9808,13 +9888,14 @@ func (ec *executionContext) _Mutation_createGroup(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateGroupPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateGroupPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9823,7 +9904,7 @@ func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Contex
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createGroup_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9853,13 +9934,14 @@ func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_addGroupMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AddGroupMemberPayload(ctx, field)
+			return argumentReader(ctx).childFields_AddGroupMemberPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9868,7 +9950,7 @@ func (ec *executionContext) fieldContext_Mutation_addGroupMember(ctx context.Con
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_addGroupMember_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9898,13 +9980,14 @@ func (ec *executionContext) _Mutation_createProject(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_CreateProjectPayload(ctx, field)
+			return argumentReader(ctx).childFields_CreateProjectPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9913,7 +9996,7 @@ func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Cont
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_createProject_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9943,13 +10026,14 @@ func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AddProjectMemberPayload(ctx, field)
+			return argumentReader(ctx).childFields_AddProjectMemberPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -9958,7 +10042,7 @@ func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.C
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_addProjectMember_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -9988,13 +10072,14 @@ func (ec *executionContext) _Mutation_removeProjectMember(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_RemoveProjectMemberPayload(ctx, field)
+			return argumentReader(ctx).childFields_RemoveProjectMemberPayload(ctx, field)
 		},
 	}
 	defer func() {
@@ -10003,7 +10088,7 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx contex
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Mutation_removeProjectMember_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10016,78 +10101,78 @@ func (ec *executionContext) fieldContext_Mutation_removeProjectMember(ctx contex
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.HasNextPage)
 }
-func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.HasPreviousPage)
 }
-func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return model.StringAt(obj.StartCursor)
 }
-func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_PageInfo_startCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return model.StringAt(obj.EndCursor)
 }
-func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_PageInfo_endCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "PageInfo", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_id(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return (*globalIDOfPipeline)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_Pipeline_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_Pipeline_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _Pipeline_sha(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.SHA)
 }
-func (ec *executionContext) fieldContext_Pipeline_sha(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Pipeline_sha(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_ref(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Ref)
 }
-func (ec *executionContext) fieldContext_Pipeline_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Pipeline_ref(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_status(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Status)
 }
-func (ec *executionContext) fieldContext_Pipeline_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Pipeline_status(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_Pipeline_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Pipeline_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Pipeline_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.UpdatedAt)
 }
-func (ec *executionContext) fieldContext_Pipeline_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Pipeline_updatedAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Pipeline_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
 	return model.StringAt(obj.WebURL)
 }
-func (ec *executionContext) fieldContext_Pipeline_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Pipeline", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Pipeline_webUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Pipeline", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Pipeline_project(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
@@ -10108,14 +10193,15 @@ func (ec *executionContext) _Pipeline_project(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Pipeline_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Pipeline_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Pipeline",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10124,57 +10210,57 @@ func (ec *executionContext) fieldContext_Pipeline_project(_ context.Context, fie
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return (*globalIDOfProject)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_Project_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_Project_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _Project_name(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_Project_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Project_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Project_path(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Path)
 }
-func (ec *executionContext) fieldContext_Project_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Project_path(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Project_fullPath(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.FullPath)
 }
-func (ec *executionContext) fieldContext_Project_fullPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Project_fullPath(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Project_visibility(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNVisibility2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐVisibilityMarshalers, obj.Visibility)
 }
-func (ec *executionContext) fieldContext_Project_visibility(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsVisibility)
+func (ec *executionContext) fieldContext_Project_visibility(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsVisibility)
 }
 
 func (ec *executionContext) _Project_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.StringAt(obj.WebURL)
 }
-func (ec *executionContext) fieldContext_Project_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_Project_webUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.TimeAt(&obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_Project_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_Project_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _Project_allowSelfApproval(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.AllowSelfApproval)
 }
-func (ec *executionContext) fieldContext_Project_allowSelfApproval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext_Project_allowSelfApproval(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) _Project_currentUserAccessLevel(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
@@ -10195,8 +10281,8 @@ func (ec *executionContext) _Project_currentUserAccessLevel(ctx context.Context,
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Project_currentUserAccessLevel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Project", field, true, true, errNoChildFieldsAccessLevel)
+func (ec *executionContext) fieldContext_Project_currentUserAccessLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "Project", field, true, true, noChildFieldsAccessLevel)
 }
 
 func (ec *executionContext) _Project_environment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
@@ -10219,13 +10305,14 @@ func (ec *executionContext) _Project_environment(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Project_environment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	defer func() {
@@ -10234,7 +10321,7 @@ func (ec *executionContext) fieldContext_Project_environment(ctx context.Context
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Project_environment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10264,13 +10351,14 @@ func (ec *executionContext) _Project_environments(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Project_environments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EnvironmentConnection(ctx, field)
+			return argumentReader(ctx).childFields_EnvironmentConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -10279,7 +10367,7 @@ func (ec *executionContext) fieldContext_Project_environments(ctx context.Contex
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Project_environments_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10309,13 +10397,14 @@ func (ec *executionContext) _Project_deployment(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Project_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	defer func() {
@@ -10324,7 +10413,7 @@ func (ec *executionContext) fieldContext_Project_deployment(ctx context.Context,
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Project_deployment_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10354,13 +10443,14 @@ func (ec *executionContext) _Project_deployments(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Project_deployments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentConnection(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -10369,7 +10459,7 @@ func (ec *executionContext) fieldContext_Project_deployments(ctx context.Context
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Project_deployments_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10399,13 +10489,14 @@ func (ec *executionContext) _Project_mergeRequest(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Project_mergeRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequest(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequest(ctx, field)
 		},
 	}
 	defer func() {
@@ -10414,7 +10505,7 @@ func (ec *executionContext) fieldContext_Project_mergeRequest(ctx context.Contex
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Project_mergeRequest_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10444,13 +10535,14 @@ func (ec *executionContext) _Project_mergeRequests(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Project_mergeRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_MergeRequestConnection(ctx, field)
+			return argumentReader(ctx).childFields_MergeRequestConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -10459,7 +10551,7 @@ func (ec *executionContext) fieldContext_Project_mergeRequests(ctx context.Conte
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Project_mergeRequests_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10487,14 +10579,15 @@ func (ec *executionContext) _Project_protectedEnvironments(ctx context.Context, 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Project_protectedEnvironments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Project_protectedEnvironments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Project",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ProtectedEnvironment(ctx, field)
+			return argumentReader(ctx).childFields_ProtectedEnvironment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10518,8 +10611,8 @@ func (ec *executionContext) _ProjectConnection_count(ctx context.Context, field 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProjectConnection_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProjectConnection", field, true, false, errNoChildFieldsInt)
+func (ec *executionContext) fieldContext_ProjectConnection_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ProjectConnection", field, true, false, noChildFieldsInt)
 }
 
 func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
@@ -10540,14 +10633,15 @@ func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProjectConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProjectConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10571,14 +10665,15 @@ func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProjectConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProjectConnection_edges(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProjectConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ProjectEdge(ctx, field)
+			return argumentReader(ctx).childFields_ProjectEdge(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10602,14 +10697,15 @@ func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProjectConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProjectConnection",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
+			return argumentReader(ctx).childFields_PageInfo(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10618,8 +10714,8 @@ func (ec *executionContext) fieldContext_ProjectConnection_pageInfo(_ context.Co
 func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Cursor)
 }
-func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_ProjectEdge_cursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ProjectEdge", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
@@ -10640,14 +10736,15 @@ func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProjectEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProjectEdge_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProjectEdge",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10671,14 +10768,15 @@ func (ec *executionContext) _ProtectEnvironmentPayload_protectedEnvironment(ctx 
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProtectEnvironmentPayload_protectedEnvironment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProtectEnvironmentPayload_protectedEnvironment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProtectEnvironmentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ProtectedEnvironment(ctx, field)
+			return argumentReader(ctx).childFields_ProtectedEnvironment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10687,8 +10785,8 @@ func (ec *executionContext) fieldContext_ProtectEnvironmentPayload_protectedEnvi
 func (ec *executionContext) _ProtectedEnvironment_name(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_ProtectedEnvironment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProtectedEnvironment", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_ProtectedEnvironment_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "ProtectedEnvironment", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _ProtectedEnvironment_deployAccessLevels(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
@@ -10709,14 +10807,15 @@ func (ec *executionContext) _ProtectedEnvironment_deployAccessLevels(ctx context
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProtectedEnvironment_deployAccessLevels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProtectedEnvironment_deployAccessLevels(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProtectedEnvironment",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AccessRule(ctx, field)
+			return argumentReader(ctx).childFields_AccessRule(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10740,14 +10839,15 @@ func (ec *executionContext) _ProtectedEnvironment_approvalRules(ctx context.Cont
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_ProtectedEnvironment_approvalRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_ProtectedEnvironment_approvalRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "ProtectedEnvironment",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ApprovalRule(ctx, field)
+			return argumentReader(ctx).childFields_ApprovalRule(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10773,7 +10873,8 @@ func (ec *executionContext) _Query_node(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -10788,7 +10889,7 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10818,7 +10919,8 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
@@ -10833,7 +10935,7 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10861,14 +10963,15 @@ func (ec *executionContext) _Query_currentUser(ctx context.Context, field graphq
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Query_currentUser(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Query_currentUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10894,13 +10997,14 @@ func (ec *executionContext) _Query_project(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_Query_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	defer func() {
@@ -10909,7 +11013,7 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query_project_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10939,13 +11043,14 @@ func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ProjectConnection(ctx, field)
+			return argumentReader(ctx).childFields_ProjectConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -10954,7 +11059,7 @@ func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, fie
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query_projects_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -10984,13 +11089,14 @@ func (ec *executionContext) _Query_user(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	defer func() {
@@ -10999,7 +11105,7 @@ func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field g
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query_user_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11029,13 +11135,14 @@ func (ec *executionContext) _Query_group(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Group(ctx, field)
+			return argumentReader(ctx).childFields_Group(ctx, field)
 		},
 	}
 	defer func() {
@@ -11044,7 +11151,7 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query_group_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11074,13 +11181,14 @@ func (ec *executionContext) _Query___type(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	defer func() {
@@ -11089,7 +11197,7 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Query___type_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11117,14 +11225,15 @@ func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.C
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_Query___schema(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Schema(ctx, field)
+			return argumentReader(ctx).childFields___Schema(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11148,14 +11257,15 @@ func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Cont
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RemoveProjectMemberPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11179,14 +11289,15 @@ func (ec *executionContext) _RevokeAccessTokenPayload_accessToken(ctx context.Co
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_RevokeAccessTokenPayload_accessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_RevokeAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "RevokeAccessTokenPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AccessToken(ctx, field)
+			return argumentReader(ctx).childFields_AccessToken(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11210,14 +11321,15 @@ func (ec *executionContext) _StopEnvironmentPayload_environment(ctx context.Cont
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_StopEnvironmentPayload_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_StopEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "StopEnvironmentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11226,8 +11338,8 @@ func (ec *executionContext) fieldContext_StopEnvironmentPayload_environment(_ co
 func (ec *executionContext) _StopStaleEnvironmentsPayload_message(ctx context.Context, field graphql.CollectedField, obj *model.StopStaleEnvironmentsPayload) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Message)
 }
-func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("StopStaleEnvironmentsPayload", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_message(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "StopStaleEnvironmentsPayload", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _StopStaleEnvironmentsPayload_environments(ctx context.Context, field graphql.CollectedField, obj *model.StopStaleEnvironmentsPayload) (ret graphql.Marshaler) {
@@ -11248,14 +11360,15 @@ func (ec *executionContext) _StopStaleEnvironmentsPayload_environments(ctx conte
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_environments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_environments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "StopStaleEnvironmentsPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11282,13 +11395,14 @@ func (ec *executionContext) _Subscription_deploymentEvents(ctx context.Context, 
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_deploymentEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_DeploymentEvent(ctx, field)
+			return argumentReader(ctx).childFields_DeploymentEvent(ctx, field)
 		},
 	}
 	defer func() {
@@ -11297,7 +11411,7 @@ func (ec *executionContext) fieldContext_Subscription_deploymentEvents(ctx conte
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Subscription_deploymentEvents_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11328,13 +11442,14 @@ func (ec *executionContext) _Subscription_environmentEvents(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EnvironmentEvent(ctx, field)
+			return argumentReader(ctx).childFields_EnvironmentEvent(ctx, field)
 		},
 	}
 	defer func() {
@@ -11343,7 +11458,7 @@ func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx cont
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field_Subscription_environmentEvents_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11371,14 +11486,15 @@ func (ec *executionContext) _UnlinkMergeRequestsPayload_deployment(ctx context.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_UnlinkMergeRequestsPayload_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_UnlinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "UnlinkMergeRequestsPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11387,8 +11503,8 @@ func (ec *executionContext) fieldContext_UnlinkMergeRequestsPayload_deployment(_
 func (ec *executionContext) _UnprotectEnvironmentPayload_name(ctx context.Context, field graphql.CollectedField, obj *model.UnprotectEnvironmentPayload) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UnprotectEnvironmentPayload", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "UnprotectEnvironmentPayload", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateDeploymentPayload) (ret graphql.Marshaler) {
@@ -11409,14 +11525,15 @@ func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Cont
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_UpdateDeploymentPayload_deployment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_UpdateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "UpdateDeploymentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Deployment(ctx, field)
+			return argumentReader(ctx).childFields_Deployment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11440,14 +11557,15 @@ func (ec *executionContext) _UpdateEnvironmentPayload_environment(ctx context.Co
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_UpdateEnvironmentPayload_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_UpdateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "UpdateEnvironmentPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Environment(ctx, field)
+			return argumentReader(ctx).childFields_Environment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11471,14 +11589,15 @@ func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, f
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_UpdateProjectPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_UpdateProjectPayload_project(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "UpdateProjectPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Project(ctx, field)
+			return argumentReader(ctx).childFields_Project(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11502,14 +11621,15 @@ func (ec *executionContext) _UpdateUserPayload_user(ctx context.Context, field g
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_UpdateUserPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext_UpdateUserPayload_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "UpdateUserPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
+			return argumentReader(ctx).childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11518,113 +11638,113 @@ func (ec *executionContext) fieldContext_UpdateUserPayload_user(_ context.Contex
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return (*globalIDOfUser)(&obj.ID)
 }
-func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsID)
+func (ec *executionContext) fieldContext_User_id(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsID)
 }
 
 func (ec *executionContext) _User_username(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Username)
 }
-func (ec *executionContext) fieldContext_User_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_username(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_state(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.NameOf(marshalNUserState2githubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐUserStateMarshalers, obj.State)
 }
-func (ec *executionContext) fieldContext_User_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsUserState)
+func (ec *executionContext) fieldContext_User_state(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsUserState)
 }
 
 func (ec *executionContext) _User_avatarUrl(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.AvatarURL)
 }
-func (ec *executionContext) fieldContext_User_avatarUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_avatarUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_webUrl(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.WebURL)
 }
-func (ec *executionContext) fieldContext_User_webUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_webUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.TimeAt(obj.CreatedAt)
 }
-func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsTime)
+func (ec *executionContext) fieldContext_User_createdAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsTime)
 }
 
 func (ec *executionContext) _User_bio(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Bio)
 }
-func (ec *executionContext) fieldContext_User_bio(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_bio(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_location(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Location)
 }
-func (ec *executionContext) fieldContext_User_location(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_location(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_publicEmail(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.PublicEmail)
 }
-func (ec *executionContext) fieldContext_User_publicEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_publicEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_skype(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Skype)
 }
-func (ec *executionContext) fieldContext_User_skype(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_skype(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_linkedin(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Linkedin)
 }
-func (ec *executionContext) fieldContext_User_linkedin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_linkedin(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_twitter(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Twitter)
 }
-func (ec *executionContext) fieldContext_User_twitter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_twitter(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_websiteUrl(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.WebsiteURL)
 }
-func (ec *executionContext) fieldContext_User_websiteUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_websiteUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) _User_organization(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
 	return model.StringAt(obj.Organization)
 }
-func (ec *executionContext) fieldContext_User_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext_User_organization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "User", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext___Directive_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Directive_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -11645,15 +11765,15 @@ func (ec *executionContext) ___Directive_description(ctx context.Context, field 
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Directive_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Directive_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Directive", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return model.BoolAt(&obj.IsRepeatable)
 }
-func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Directive", field, false, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -11674,8 +11794,8 @@ func (ec *executionContext) ___Directive_locations(ctx context.Context, field gr
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Directive_locations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Directive", field, false, false, errNoChildFields__DirectiveLocation)
+func (ec *executionContext) fieldContext___Directive_locations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Directive", field, false, false, noChildFields__DirectiveLocation)
 }
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -11697,13 +11817,14 @@ func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Directive",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
+			return argumentReader(ctx).childFields___InputValue(ctx, field)
 		},
 	}
 	defer func() {
@@ -11712,7 +11833,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field___Directive_args_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11725,8 +11846,8 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext___EnumValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___EnumValue_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__EnumValue", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -11747,8 +11868,8 @@ func (ec *executionContext) ___EnumValue_description(ctx context.Context, field 
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___EnumValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___EnumValue_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -11769,8 +11890,8 @@ func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___EnumValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
@@ -11791,15 +11912,15 @@ func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, 
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__EnumValue", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__EnumValue", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext___Field_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Field_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Field", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -11820,8 +11941,8 @@ func (ec *executionContext) ___Field_description(ctx context.Context, field grap
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Field_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Field_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -11843,13 +11964,14 @@ func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Field",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
+			return argumentReader(ctx).childFields___InputValue(ctx, field)
 		},
 	}
 	defer func() {
@@ -11858,7 +11980,7 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field___Field_args_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -11886,14 +12008,15 @@ func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.Col
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Field_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Field_type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Field",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11917,8 +12040,8 @@ func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field gra
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Field_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext___Field_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
@@ -11939,15 +12062,15 @@ func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, fiel
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Field", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Field_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Field", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return model.StringAt(&obj.Name)
 }
-func (ec *executionContext) fieldContext___InputValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___InputValue_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__InputValue", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -11968,8 +12091,8 @@ func (ec *executionContext) ___InputValue_description(ctx context.Context, field
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___InputValue_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___InputValue_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -11990,14 +12113,15 @@ func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphq
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___InputValue_type(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__InputValue",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12006,8 +12130,8 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return model.StringAt(obj.DefaultValue)
 }
-func (ec *executionContext) fieldContext___InputValue_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, false, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__InputValue", field, false, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -12028,8 +12152,8 @@ func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, fiel
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___InputValue_isDeprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsBoolean)
 }
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
@@ -12050,8 +12174,8 @@ func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context,
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___InputValue_deprecationReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__InputValue", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__InputValue", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -12072,8 +12196,8 @@ func (ec *executionContext) ___Schema_description(ctx context.Context, field gra
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Schema_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Schema", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Schema_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Schema", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
@@ -12094,14 +12218,15 @@ func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_types(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12125,14 +12250,15 @@ func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graph
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_queryType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12156,14 +12282,15 @@ func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field gr
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_mutationType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12187,14 +12314,15 @@ func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, fiel
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Schema_subscriptionType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12218,14 +12346,15 @@ func (ec *executionContext) ___Schema_directives(ctx context.Context, field grap
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Schema_directives(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Schema_directives(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Schema",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Directive(ctx, field)
+			return argumentReader(ctx).childFields___Directive(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12249,8 +12378,8 @@ func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.Coll
 		true,
 	)
 }
-func (ec *executionContext) fieldContext___Type_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, errNoChildFields__TypeKind)
+func (ec *executionContext) fieldContext___Type_kind(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Type", field, true, false, noChildFields__TypeKind)
 }
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -12271,8 +12400,8 @@ func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.Coll
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Type_name(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -12293,8 +12422,8 @@ func (ec *executionContext) ___Type_description(ctx context.Context, field graph
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Type_description(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -12315,8 +12444,8 @@ func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field gr
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_specifiedByURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, errNoChildFieldsString)
+func (ec *executionContext) fieldContext___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsString)
 }
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
@@ -12339,13 +12468,14 @@ func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Field(ctx, field)
+			return argumentReader(ctx).childFields___Field(ctx, field)
 		},
 	}
 	defer func() {
@@ -12354,7 +12484,7 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field___Type_fields_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -12382,14 +12512,15 @@ func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphq
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_interfaces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_interfaces(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12413,14 +12544,15 @@ func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field gra
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_possibleTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_possibleTypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12446,13 +12578,14 @@ func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___EnumValue(ctx, field)
+			return argumentReader(ctx).childFields___EnumValue(ctx, field)
 		},
 	}
 	defer func() {
@@ -12461,7 +12594,7 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 			ec.Error(ctx, err)
 		}
 	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(ctx, fc)
 	if fc.Args, err = fieldArgs(ctx, field, func() (map[string]any, error) {
 		return ec.field___Type_enumValues_args(ctx, field.ArgumentMap(ec.Variables))
 	}); err != nil {
@@ -12489,14 +12622,15 @@ func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graph
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_inputFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___InputValue(ctx, field)
+			return argumentReader(ctx).childFields___InputValue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12520,14 +12654,15 @@ func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.Co
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_ofType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
+func (ec *executionContext) fieldContext___Type_ofType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
 		Object:     "__Type",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields___Type(ctx, field)
+			return argumentReader(ctx).childFields___Type(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12551,8 +12686,8 @@ func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.C
 		false,
 	)
 }
-func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("__Type", field, true, false, errNoChildFieldsBoolean)
+func (ec *executionContext) fieldContext___Type_isOneOf(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return scalarFieldContext(ctx, "__Type", field, true, false, noChildFieldsBoolean)
 }
 
 // endregion **************************** field.gotpl *****************************
@@ -16994,6 +17129,9 @@ func (ec *executionContext) marshalNAccessRule2githubᚗcomᚋdeploygraphᚋdepl
 }
 
 func (ec *executionContext) marshalNAccessRule2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []store.Rule) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17039,6 +17177,9 @@ func (ec *executionContext) marshalNApprovalRule2githubᚗcomᚋdeploygraphᚋde
 }
 
 func (ec *executionContext) marshalNApprovalRule2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []store.ApprovalRule) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17064,6 +17205,9 @@ func (ec *executionContext) marshalNApprovalRuleSummary2githubᚗcomᚋdeploygra
 }
 
 func (ec *executionContext) marshalNApprovalRuleSummary2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐRuleSummaryᚄ(ctx context.Context, sel ast.SelectionSet, v []store.RuleSummary) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17191,6 +17335,9 @@ func (ec *executionContext) unmarshalNDeleteStoppedReviewAppsInput2githubᚗcom�
 }
 
 func (ec *executionContext) marshalNDeployment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐDeploymentᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.Deployment) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17217,6 +17364,9 @@ func (ec *executionContext) marshalNDeployment2ᚖgithubᚗcomᚋdeploygraphᚋd
 }
 
 func (ec *executionContext) marshalNDeploymentApproval2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.Approval) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17281,6 +17431,9 @@ func (ec *executionContext) marshalNDeploymentConnection2ᚖgithubᚗcomᚋdeplo
 }
 
 func (ec *executionContext) marshalNDeploymentEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐDeploymentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeploymentEdge) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17365,6 +17518,9 @@ var (
 )
 
 func (ec *executionContext) marshalNEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.Environment) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17401,6 +17557,9 @@ func (ec *executionContext) marshalNEnvironmentConnection2ᚖgithubᚗcomᚋdepl
 }
 
 func (ec *executionContext) marshalNEnvironmentEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐEnvironmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EnvironmentEdge) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17640,6 +17799,9 @@ func (ec *executionContext) marshalNJobArtifact2githubᚗcomᚋdeploygraphᚋdep
 }
 
 func (ec *executionContext) marshalNJobArtifact2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐJobArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []store.JobArtifact) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17666,6 +17828,9 @@ func (ec *executionContext) unmarshalNMergeMergeRequestInput2githubᚗcomᚋdepl
 }
 
 func (ec *executionContext) marshalNMergeRequest2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐMergeRequestᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.MergeRequest) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17702,6 +17867,9 @@ func (ec *executionContext) marshalNMergeRequestConnection2ᚖgithubᚗcomᚋdep
 }
 
 func (ec *executionContext) marshalNMergeRequestEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐMergeRequestEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MergeRequestEdge) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17760,6 +17928,9 @@ var (
 )
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17780,6 +17951,9 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋdeploygraphᚋdep
 }
 
 func (ec *executionContext) marshalNProject2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProjectᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.Project) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17816,6 +17990,9 @@ func (ec *executionContext) marshalNProjectConnection2ᚖgithubᚗcomᚋdeploygr
 }
 
 func (ec *executionContext) marshalNProjectEdge2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋgraphᚋmodelᚐProjectEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProjectEdge) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -17847,6 +18024,9 @@ func (ec *executionContext) unmarshalNProtectEnvironmentInput2githubᚗcomᚋdep
 }
 
 func (ec *executionContext) marshalNProtectedEnvironment2ᚕᚖgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐProtectedEnvironmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*store.ProtectedEnvironment) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18058,6 +18238,9 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18104,6 +18287,9 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18132,6 +18318,9 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18152,6 +18341,9 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18435,6 +18627,9 @@ func (ec *executionContext) marshalODeploymentStatus2ᚕgithubᚗcomᚋdeploygra
 	if v == nil {
 		return graphql.Null
 	}
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18518,6 +18713,9 @@ func (ec *executionContext) marshalOEnvironmentState2ᚕgithubᚗcomᚋdeploygra
 	if v == nil {
 		return graphql.Null
 	}
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -18553,6 +18751,9 @@ func (ec *executionContext) unmarshalOEnvironmentTier2ᚕgithubᚗcomᚋdeploygr
 func (ec *executionContext) marshalOEnvironmentTier2ᚕgithubᚗcomᚋdeploygraphᚋdeploygraphᚋstoreᚐEnvironmentTierᚄ(ctx context.Context, sel ast.SelectionSet, v []store.EnvironmentTier) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
+	}
+	if len(v) == 0 {
+		return emptyList
 	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -19011,6 +19212,9 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -19030,6 +19234,9 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
+	if len(v) == 0 {
+		return emptyList
+	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -19048,6 +19255,9 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
+	}
+	if len(v) == 0 {
+		return emptyList
 	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -19074,6 +19284,9 @@ func (ec *executionContext) marshalO__Schema2ᚖgithubᚗcomᚋ99designsᚋgqlge
 func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
+	}
+	if len(v) == 0 {
+		return emptyList
 	}
 	ret := marshalItems(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -19131,6 +19344,78 @@ var (
 	errNoChildFields__DirectiveLocation      = errors.New("field of type __DirectiveLocation does not have child fields")
 	errNoChildFields__TypeKind               = errors.New("field of type __TypeKind does not have child fields")
 )
+
+func noChildFieldsAccessLevel(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsAccessLevel
+}
+
+func noChildFieldsString(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsString
+}
+
+func noChildFieldsID(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsID
+}
+
+func noChildFieldsTime(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsTime
+}
+
+func noChildFieldsBoolean(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsBoolean
+}
+
+func noChildFieldsInt(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsInt
+}
+
+func noChildFieldsApprovalSummaryStatus(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsApprovalSummaryStatus
+}
+
+func noChildFieldsDeploymentStatus(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsDeploymentStatus
+}
+
+func noChildFieldsDeploymentApprovalStatus(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsDeploymentApprovalStatus
+}
+
+func noChildFieldsEventKind(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsEventKind
+}
+
+func noChildFieldsEnvironmentState(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsEnvironmentState
+}
+
+func noChildFieldsEnvironmentTier(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsEnvironmentTier
+}
+
+func noChildFieldsFloat(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsFloat
+}
+
+func noChildFieldsMergeRequestState(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsMergeRequestState
+}
+
+func noChildFieldsVisibility(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsVisibility
+}
+
+func noChildFieldsUserState(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFieldsUserState
+}
+
+func noChildFields__DirectiveLocation(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFields__DirectiveLocation
+}
+
+func noChildFields__TypeKind(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {
+	return nil, errNoChildFields__TypeKind
+}
 
 type globalIDOfAccessToken int64
 

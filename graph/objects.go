@@ -231,8 +231,9 @@ func (s *fieldSet) MarshalGQL(w io.Writer) {
 // NewHandler refuses: the resolver is called directly, where gqlgen wraps
 // it in a closure over it and the context (which then escape, three
 // allocations for every field that has a resolver). Everything else is
-// as gqlgen does it: the field's context, the panic guard, the errors and
-// what a null in a non-null field makes of its parent.
+// as gqlgen does it: the field's context (in a fieldScope), the panic
+// guard, the errors and what a null in a non-null field makes of its
+// parent.
 func resolveField[T any](
 	ctx context.Context,
 	oc *graphql.OperationContext,
@@ -243,11 +244,14 @@ func resolveField[T any](
 	recoverFromPanic bool,
 	nonNull bool,
 ) (ret graphql.Marshaler) {
-	fc, err := initializeFieldContext(ctx, field)
+	// The field's context and the context carrying it are one allocation
+	// (see fieldScope), filled in by the generated fieldContext_ function.
+	scope := newFieldScope(ctx)
+	fc, err := initializeFieldContext(scope, field)
 	if err != nil {
 		return graphql.Null
 	}
-	ctx = graphql.WithFieldContext(ctx, fc)
+	ctx = withFieldContext(scope, fc)
 	if recoverFromPanic {
 		defer func() {
 			if r := recover(); r != nil {

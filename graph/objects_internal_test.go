@@ -166,7 +166,8 @@ func TestFieldSetWritesWhatGqlgenWrites(t *testing.T) {
 // middleware: the same value or null, the same errors at the same paths,
 // for a resolver that answers, fails, answers nothing, panics, answers a
 // marshaler or a value of another type, in fields that may and may not be
-// null.
+// null; with a field context made in its scope (scoped), as the generated
+// code makes it, or apart.
 func TestResolveFieldIsGqlgens(t *testing.T) {
 	type answer struct {
 		value any
@@ -193,60 +194,67 @@ func TestResolveFieldIsGqlgens(t *testing.T) {
 		{"Marshaler", answer{value: graphql.MarshalString("as is")}, true, false},
 		{"OtherType", answer{value: 42}, false, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			run := func(resolve func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
-				fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
-				resolver func(context.Context) (any, error),
-				marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler) (string, gqlerror.List) {
-				oc := &graphql.OperationContext{
-					RecoverFunc: func(ctx context.Context, err any) error { return fmt.Errorf("internal system error: %v", err) },
-					// What gqlgen's executor sets without field middleware.
-					ResolverMiddleware: func(ctx context.Context, next graphql.Resolver) (any, error) { return next(ctx) },
+		for _, scoped := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/scoped=%v", tc.name, scoped), func(t *testing.T) {
+				run := func(resolve func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
+					fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+					resolver func(context.Context) (any, error),
+					marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler) (string, gqlerror.List) {
+					oc := &graphql.OperationContext{
+						RecoverFunc: func(ctx context.Context, err any) error { return fmt.Errorf("internal system error: %v", err) },
+						// What gqlgen's executor sets without field middleware.
+						ResolverMiddleware: func(ctx context.Context, next graphql.Resolver) (any, error) { return next(ctx) },
+					}
+					ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, oc.RecoverFunc)
+					ctx = graphql.WithOperationContext(ctx, oc)
+					ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: &ast.Field{Alias: "deployment", Name: "deployment"}}})
+					field := graphql.CollectedField{Field: &ast.Field{Alias: "ref", Name: "ref"}}
+					m := resolve(ctx, oc, field,
+						func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+							fc := new(graphql.FieldContext)
+							if scoped {
+								fc = newFieldContext(ctx) // as the generated field context functions do
+							}
+							*fc = graphql.FieldContext{Object: "Deployment", Field: field, NonNull: tc.elementNonNull}
+							return fc, nil
+						},
+						func(ctx context.Context) (any, error) {
+							if tc.answer.panic {
+								panic("boom")
+							}
+							return tc.answer.value, tc.answer.err
+						},
+						func(ctx context.Context, _ ast.SelectionSet, v string) graphql.Marshaler {
+							return graphql.MarshalString(v)
+						})
+					var out bytes.Buffer
+					switch m {
+					case graphql.Null:
+						out.WriteString("Null")
+					case graphql.RequiredNull:
+						out.WriteString("RequiredNull")
+					default:
+						m.MarshalGQL(&out)
+					}
+					return out.String(), graphql.GetErrors(ctx)
 				}
-				ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, oc.RecoverFunc)
-				ctx = graphql.WithOperationContext(ctx, oc)
-				ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: &ast.Field{Alias: "deployment", Name: "deployment"}}})
-				field := graphql.CollectedField{Field: &ast.Field{Alias: "ref", Name: "ref"}}
-				m := resolve(ctx, oc, field,
-					func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-						return &graphql.FieldContext{Object: "Deployment", Field: field, NonNull: tc.elementNonNull}, nil
-					},
-					func(ctx context.Context) (any, error) {
-						if tc.answer.panic {
-							panic("boom")
-						}
-						return tc.answer.value, tc.answer.err
-					},
-					func(ctx context.Context, _ ast.SelectionSet, v string) graphql.Marshaler {
-						return graphql.MarshalString(v)
-					})
-				var out bytes.Buffer
-				switch m {
-				case graphql.Null:
-					out.WriteString("Null")
-				case graphql.RequiredNull:
-					out.WriteString("RequiredNull")
-				default:
-					m.MarshalGQL(&out)
+				got, gotErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
+					fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+					resolver func(context.Context) (any, error),
+					marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
+					return resolveField(ctx, oc, field, fieldContext, resolver, marshal, true, tc.nonNull)
+				})
+				want, wantErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
+					fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
+					resolver func(context.Context) (any, error),
+					marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
+					return graphql.ResolveField(ctx, oc, field, fieldContext, resolver, nil, marshal, true, tc.nonNull)
+				})
+				if got != want || gotErrs.Error() != wantErrs.Error() || fmt.Sprint(pathsOf(gotErrs)) != fmt.Sprint(pathsOf(wantErrs)) {
+					t.Errorf("got %s with errors %v at %v\nwant %s with errors %v at %v", got, gotErrs, pathsOf(gotErrs), want, wantErrs, pathsOf(wantErrs))
 				}
-				return out.String(), graphql.GetErrors(ctx)
-			}
-			got, gotErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
-				fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
-				resolver func(context.Context) (any, error),
-				marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
-				return resolveField(ctx, oc, field, fieldContext, resolver, marshal, true, tc.nonNull)
 			})
-			want, wantErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
-				fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
-				resolver func(context.Context) (any, error),
-				marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
-				return graphql.ResolveField(ctx, oc, field, fieldContext, resolver, nil, marshal, true, tc.nonNull)
-			})
-			if got != want || gotErrs.Error() != wantErrs.Error() || fmt.Sprint(pathsOf(gotErrs)) != fmt.Sprint(pathsOf(wantErrs)) {
-				t.Errorf("got %s with errors %v at %v\nwant %s with errors %v at %v", got, gotErrs, pathsOf(gotErrs), want, wantErrs, pathsOf(wantErrs))
-			}
-		})
+		}
 	}
 }
 

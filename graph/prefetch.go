@@ -277,7 +277,8 @@ func arg[T any](args map[string]any, name string) T {
 }
 
 // argumentReader reads field arguments as the generated code does, with the
-// unmarshalers of their types, which need the operation and no resolver.
+// unmarshalers of their types, which need the operation and no resolver;
+// the field contexts' Child functions make field contexts with it.
 func argumentReader(ctx context.Context) *executionContext {
 	return newExecutionContext(graphql.GetOperationContext(ctx), &executableSchema{}, nil)
 }

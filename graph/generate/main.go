@@ -1,5 +1,5 @@
 // Command generate writes the GraphQL layer's generated code (graph/) from
-// schema.graphqls and gqlgen.yml: gqlgen, with nine changes to what it
+// schema.graphqls and gqlgen.yml: gqlgen, with ten changes to what it
 // writes.
 //
 // First, gqlgen resolves every resolver field of an object in a goroutine
@@ -42,7 +42,8 @@
 // "has no child fields", rather than making it anew each time.
 //
 // Fifth, the items of a list run on a pool of goroutines that outlive the
-// request (see marshalItems) rather than on a new goroutine each.
+// request (see marshalItems) rather than on a new goroutine each, and an
+// empty list is written as one value made once (emptyList).
 //
 // Sixth, every object written finds the fields of its selection in a
 // cache of the operation, which gqlgen keys by a hash it allocates anew
@@ -69,6 +70,14 @@
 // Ninth, a query's response is written into a buffer as large as the last
 // response to the same document (collectedFields.responseBuffer), not
 // into one grown from nothing.
+//
+// Tenth, a field with a resolver has its field context and the context
+// that carries it made in one allocation (fieldScope), which its field
+// context function fills in: gqlgen's takes three (the field context, the
+// closure of its Child function, and a context value), four for a field
+// with arguments. A Child function (for field middleware, which the
+// handler has none of) makes what it needs when called rather than
+// closing over it.
 package main
 
 import (
@@ -221,11 +230,53 @@ $1`,
 	every:       "graphql.MarshalSliceConcurrently(",
 	replacement: `marshalItems(ctx, len(v), `,
 }, {
+	// An empty list is written as one value made once: its items' closure
+	// and the list boxed as a marshaler took two allocations, for each of
+	// a page's deployments without approvals or merge requests.
+	find:  regexp.MustCompile(`\tret := marshalItems\(ctx, len\(v\), `),
+	every: "marshalItems(ctx, len(v), ",
+	replacement: `	if len(v) == 0 {
+		return emptyList
+	}
+	ret := marshalItems(ctx, len(v), `,
+}, {
 	// A scalar field's context is given the error its Child function
 	// returns, made anew each time; one value per type is enough.
 	find:        regexp.MustCompile(`errors\.New\("field of type (\w+) does not have child fields"\)`),
 	every:       "does not have child fields",
 	replacement: `errNoChildFields$1`,
+}, {
+	// A field's context is made in the fieldScope its resolveField hands
+	// to the field's context function as the context (newFieldContext):
+	// the field context and the context carrying it, one allocation for
+	// what took three. The functions that ignored their context now use it.
+	find:        regexp.MustCompile(`(func \(ec \*executionContext\) fieldContext_\w+\()_( context\.Context, field graphql\.CollectedField\) \(fc \*graphql\.FieldContext, err error\) \{)`),
+	every:       "(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error)",
+	replacement: `${1}ctx$2`,
+}, {
+	find:  regexp.MustCompile(`\tfc = &graphql\.FieldContext\{\n`),
+	every: "fc = &graphql.FieldContext{",
+	replacement: `	fc = newFieldContext(ctx)
+	*fc = graphql.FieldContext{
+`,
+}, {
+	find:        regexp.MustCompile(`return graphql\.NewScalarFieldContext\(("\w+"), field, (true|false), (true|false), errNoChildFields(\w+)\)`),
+	every:       "graphql.NewScalarFieldContext(",
+	replacement: `return scalarFieldContext(ctx, $1, field, $2, $3, noChildFields$4)`,
+}, {
+	// A field whose context reads its arguments carries it while it does;
+	// the scope carries it, rather than a context value over the scope.
+	find:        regexp.MustCompile(`\tctx = graphql\.WithFieldContext\(ctx, fc\)\n`),
+	every:       "graphql.WithFieldContext(ctx, fc)",
+	replacement: "\tctx = withFieldContext(ctx, fc)\n",
+}, {
+	// A field context's Child function (for field middleware, which the
+	// handler has none of) closed over the execution context: a closure
+	// allocated with every field context. It makes one from its context
+	// when called instead, and so is allocated once.
+	find:        regexp.MustCompile(`\t\t\treturn ec\.(childFields_\w+)\(ctx, field\)\n`),
+	every:       "return ec.childFields_",
+	replacement: "\t\t\treturn argumentReader(ctx).$1(ctx, field)\n",
 }, {
 	// Exec builds, for every operation, a map from each input type to its
 	// unmarshaler, some thirty allocations, and puts it in the context for
@@ -277,21 +328,24 @@ func structFieldRead(name, obj, value, marshaler string) *regexp.Regexp {
 \}`)
 }
 
-// declareNoChildFields declares the errors the rewrites name
-// errNoChildFields<Type>.
+// declareNoChildFields declares what the rewrites name noChildFields<Type>:
+// the Child function of a field context of a scalar type, which returns
+// the error errNoChildFields<Type>.
 func declareNoChildFields(code []byte) []byte {
 	var decls bytes.Buffer
+	var funcs []byte
 	seen := map[string]bool{}
-	for _, m := range regexp.MustCompile(`errNoChildFields(\w+)`).FindAllSubmatch(code, -1) {
+	for _, m := range regexp.MustCompile(`noChildFields(\w+)`).FindAllSubmatch(code, -1) {
 		if name := string(m[1]); !seen[name] {
 			seen[name] = true
 			fmt.Fprintf(&decls, "\terrNoChildFields%s = errors.New(%q)\n", name, "field of type "+name+" does not have child fields")
+			funcs = fmt.Appendf(funcs, "\nfunc noChildFields%[1]s(context.Context, graphql.CollectedField) (*graphql.FieldContext, error) {\n\treturn nil, errNoChildFields%[1]s\n}\n", name)
 		}
 	}
 	if decls.Len() == 0 {
 		return code
 	}
-	return appendVars(code, decls.String())
+	return append(appendVars(code, decls.String()), funcs...)
 }
 
 // declareGlobalIDs declares the types the rewrites name globalIDOf<Type>:
