@@ -247,7 +247,7 @@ func openBenchCopy(tb testing.TB, src string, opts store.Options) *app {
 // serveBench serves a on 127.0.0.1 until the benchmark ends (before its
 // store closes: cleanups run last first).
 func serveBench(tb testing.TB, a *app) *benchServer {
-	srv := httptest.NewServer(a.handler)
+	srv := httptest.NewServer(timedHandler(a.handler))
 	tb.Cleanup(srv.Close)
 	return &benchServer{base: srv.URL, url: srv.URL + "/graphql", store: a.store}
 }
@@ -302,16 +302,105 @@ func capture(tb testing.TB, url string, q benchQuery) benchAnswer {
 // It reads the request body as the real handler does.
 func startBareServer(tb testing.TB, ans benchAnswer) string {
 	tb.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(timedHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", ans.contentType)
 		if ans.contentLength >= 0 {
 			w.Header().Set("Content-Length", strconv.FormatInt(ans.contentLength, 10))
 		}
 		w.Write(ans.body)
-	}))
+	})))
 	tb.Cleanup(srv.Close)
 	return srv.URL + "/graphql"
+}
+
+// ---- where a request's time goes ----
+
+// handlerTimes are when the handler began and ended each request of a load
+// run, by the number the load client sends with it (requestNumberHeader).
+// With the client's own times they split a request's latency in three:
+// the wait before the handler runs (the connection's goroutine waits for
+// the runtime to poll the network, which a busy processor does only once
+// its run queue is empty, and then for a processor), the handler (its
+// turn and its work), and the wait after (the response reaching the load
+// client's goroutine, which waits the same way).
+type handlerTimes struct {
+	start, end []time.Time
+}
+
+// measuredRun is the load run whose handler times are being recorded.
+var measuredRun atomic.Pointer[handlerTimes]
+
+const requestNumberHeader = "X-Bench-Request"
+
+// timedHandler records h's handler times for the measured run.
+func timedHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		times := measuredRun.Load()
+		if times == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		end := time.Now()
+		if i, err := strconv.Atoi(r.Header.Get(requestNumberHeader)); err == nil && i >= 0 && i < len(times.start) {
+			times.start[i], times.end[i] = start, end
+		}
+	})
+}
+
+// runTimedLoad runs spec with its requests numbered, and returns with the
+// result its requests' latencies split at the handler (see handlerTimes).
+func runTimedLoad(spec loadSpec) (loadResult, latencySplit, error) {
+	times := &handlerTimes{start: make([]time.Time, spec.total), end: make([]time.Time, spec.total)}
+	measuredRun.Store(times)
+	spec.numbered = true
+	res, err := runLoad(spec)
+	measuredRun.Store(nil)
+	if err != nil {
+		return res, latencySplit{}, err
+	}
+	split, err := splitLatencies(res, times)
+	return res, split, err
+}
+
+// latencySplit is a run's latencies split at the handler, each part sorted.
+type latencySplit struct {
+	before, handler, after []time.Duration
+}
+
+func splitLatencies(res loadResult, times *handlerTimes) (latencySplit, error) {
+	var s latencySplit
+	for i := range res.total {
+		if times.start[i].IsZero() {
+			return s, fmt.Errorf("request %d did not reach the timed handler", i)
+		}
+		s.before = append(s.before, times.start[i].Sub(res.sent[i]))
+		s.handler = append(s.handler, times.end[i].Sub(times.start[i]))
+		s.after = append(s.after, res.received[i].Sub(times.end[i]))
+	}
+	for _, part := range [][]time.Duration{s.before, s.handler, s.after} {
+		slices.Sort(part)
+	}
+	return s, nil
+}
+
+// mean is the mean of d.
+func mean(d []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return sum / time.Duration(max(len(d), 1))
+}
+
+// report reports the split's means, and the handler's p99.
+func (s latencySplit) report(b *testing.B) {
+	b.ReportMetric(ms(mean(s.before)), "before-ms")
+	b.ReportMetric(ms(mean(s.handler)), "handler-ms")
+	b.ReportMetric(ms(mean(s.after)), "after-ms")
+	b.ReportMetric(ms(loadResult{lat: s.handler}.pct(99)), "handler-p99-ms")
 }
 
 // ---- the load client ----
@@ -326,6 +415,9 @@ type loadSpec struct {
 	body    func(i int) []byte
 	// check validates response i; the body buffer is reused afterwards.
 	check func(i, status int, body []byte) error
+	// numbered sends each request's number (requestNumberHeader), and
+	// keeps when each was sent and its answer received.
+	numbered bool
 }
 
 // loadResult holds a run's wall time and every request's latency.
@@ -334,6 +426,8 @@ type loadResult struct {
 	clients int
 	elapsed time.Duration
 	lat     []time.Duration // sorted
+	// sent and received, by request number, for a numbered run.
+	sent, received []time.Time
 }
 
 func (r loadResult) rps() float64 { return float64(r.total) / r.elapsed.Seconds() }
@@ -357,6 +451,10 @@ func (r loadResult) String() string {
 // runLoad runs spec and returns the first failure, if any.
 func runLoad(spec loadSpec) (loadResult, error) {
 	lat := make([]time.Duration, spec.total)
+	var sent, received []time.Time
+	if spec.numbered {
+		sent, received = make([]time.Time, spec.total), make([]time.Time, spec.total)
+	}
 	var (
 		next     atomic.Int64
 		failed   atomic.Bool
@@ -383,10 +481,17 @@ func runLoad(spec loadSpec) (loadResult, error) {
 				if i >= spec.total {
 					return
 				}
-				body := spec.body(i)
+				body, number := spec.body(i), -1
+				if spec.numbered {
+					number = i
+				}
 				t0 := time.Now()
-				status, err := conn.post(body, &buf)
-				lat[i] = time.Since(t0)
+				status, err := conn.post(body, number, &buf)
+				t1 := time.Now()
+				lat[i] = t1.Sub(t0)
+				if spec.numbered {
+					sent[i], received[i] = t0, t1
+				}
 				if err == nil {
 					err = spec.check(i, status, buf.Bytes())
 				}
@@ -398,7 +503,7 @@ func runLoad(spec loadSpec) (loadResult, error) {
 		})
 	}
 	wg.Wait()
-	res := loadResult{total: spec.total, clients: spec.clients, elapsed: time.Since(start), lat: lat}
+	res := loadResult{total: spec.total, clients: spec.clients, elapsed: time.Since(start), lat: lat, sent: sent, received: received}
 	slices.Sort(res.lat)
 	return res, firstErr
 }
@@ -410,7 +515,7 @@ func runLoad(spec loadSpec) (loadResult, error) {
 // small query does; the bare handler is measured with this client too.
 type loadConn struct {
 	addr   string
-	header []byte // the request up to its Content-Length value
+	header []byte // the request's line and fixed headers
 	conn   net.Conn
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -425,11 +530,12 @@ func newLoadConn(rawURL, token string) (*loadConn, error) {
 	if token != "" {
 		header += "Authorization: Bearer " + token + "\r\n"
 	}
-	return &loadConn{addr: u.Host, header: []byte(header + "Content-Length: ")}, nil
+	return &loadConn{addr: u.Host, header: []byte(header)}, nil
 }
 
-// post sends body and reads the whole answer into buf.
-func (c *loadConn) post(body []byte, buf *bytes.Buffer) (int, error) {
+// post sends body, with its number unless that is negative, and reads the
+// whole answer into buf.
+func (c *loadConn) post(body []byte, number int, buf *bytes.Buffer) (int, error) {
 	if c.conn == nil {
 		conn, err := net.Dial("tcp", c.addr)
 		if err != nil {
@@ -438,6 +544,12 @@ func (c *loadConn) post(body []byte, buf *bytes.Buffer) (int, error) {
 		c.conn, c.br, c.bw = conn, bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 16<<10)
 	}
 	c.bw.Write(c.header)
+	if number >= 0 {
+		c.bw.WriteString(requestNumberHeader + ": ")
+		c.bw.Write(strconv.AppendInt(nil, int64(number), 10))
+		c.bw.WriteString("\r\n")
+	}
+	c.bw.WriteString("Content-Length: ")
 	c.bw.Write(strconv.AppendInt(nil, int64(len(body)), 10))
 	c.bw.WriteString("\r\n\r\n")
 	c.bw.Write(body)
@@ -598,7 +710,7 @@ func BenchmarkQuery(b *testing.B) {
 				anon := sampleAnonRSS()
 				b.ResetTimer()
 				cpu, reads := processCPU(), srv.store.Reads()
-				res, err := runLoad(queryLoad(target.url, clients, total, body, ans.body))
+				res, split, err := runTimedLoad(queryLoad(target.url, clients, total, body, ans.body))
 				cpu, reads = processCPU()-cpu, srv.store.Reads()-reads
 				b.StopTimer()
 				peakAnon := anon()
@@ -606,6 +718,7 @@ func BenchmarkQuery(b *testing.B) {
 					b.Fatalf("%s: %v", target.name, err)
 				}
 				reportLoad(b, res, "req/s")
+				split.report(b)
 				// The load client's share included: it runs in this process.
 				b.ReportMetric(float64(cpu.Microseconds())/float64(res.total), "cpu-µs/req")
 				if target.url == srv.url {
@@ -777,7 +890,7 @@ func storedIIDs(tb testing.TB, url string) []int64 {
 	for {
 		body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"after": after}})
 		var buf bytes.Buffer
-		status, err := conn.post(body, &buf)
+		status, err := conn.post(body, -1, &buf)
 		var r struct {
 			Data struct {
 				Project struct {
@@ -965,12 +1078,23 @@ func TestBenchHarnessTiny(t *testing.T) {
 		ans := capture(t, srv.url, q)
 		bare := startBareServer(t, ans)
 		for _, url := range []string{srv.url, bare} {
-			res, err := runLoad(queryLoad(url, clients, total, q.body(), ans.body))
+			res, split, err := runTimedLoad(queryLoad(url, clients, total, q.body(), ans.body))
 			if err != nil {
 				t.Fatalf("%s at %s: %v", q.name, url, err)
 			}
 			if len(res.lat) != total || res.pct(50) <= 0 || res.pct(99) < res.pct(50) {
 				t.Errorf("%s: implausible result %s", q.name, res)
+			}
+			// The three parts of each request's latency are in order and
+			// add up to it.
+			for i := range total {
+				before, handler, after := split.before[i], split.handler[i], split.after[i]
+				if before < 0 || handler <= 0 || after < 0 {
+					t.Errorf("%s: a part of a latency is negative: %v, %v, %v", q.name, before, handler, after)
+				}
+			}
+			if got, want := mean(split.before)+mean(split.handler)+mean(split.after), mean(res.lat); got < want-time.Microsecond || got > want+time.Microsecond {
+				t.Errorf("%s: the parts' means add up to %v, the latencies' mean is %v", q.name, got, want)
 			}
 		}
 	}
