@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,9 +69,13 @@ type Loader[K comparable, V any] struct {
 
 	// known answers the keys already read, by a map lookup: a page's items
 	// look up what the page prefetched, a few hundred lookups, and should
-	// not gather a batch or reset the quiet timer for them.
-	knownMu sync.RWMutex
-	known   map[K]V
+	// not gather a batch or reset the quiet timer for them. The map is
+	// never changed once published: what a batch read is added to a copy
+	// (a request's loader gets a batch or two), so that a lookup is an
+	// atomic load, where a read lock's two atomic adds on a word both
+	// processors share cost more than the lookup.
+	known   atomic.Pointer[map[K]V]
+	knownMu sync.Mutex // held to publish known, and for waiters
 	// waiters counts, by key, the goroutines that will wait for its batch
 	// (see await).
 	waiters map[K]int
@@ -128,7 +133,7 @@ func (l *Loader[K, V]) joinBatch(ctx context.Context, key K) dataloader.Thunk[V]
 func (l *Loader[K, V]) await(key K) (dataloader.Thunk[V], bool) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
-	if v, ok := l.known[key]; ok {
+	if v, ok := l.lookup(key); ok {
 		return answer(v), true
 	}
 	if l.waiters == nil {
@@ -246,10 +251,12 @@ func (l *Loader[K, V]) Prime(key K, value V) {
 
 // lookup answers key if it was read before.
 func (l *Loader[K, V]) lookup(key K) (V, bool) {
-	l.knownMu.RLock()
-	defer l.knownMu.RUnlock()
-	v, ok := l.known[key]
-	return v, ok
+	if known := l.known.Load(); known != nil {
+		v, ok := (*known)[key]
+		return v, ok
+	}
+	var none V
+	return none, false
 }
 
 // remember keeps what a batch read; a key whose read failed is read again
@@ -257,14 +264,19 @@ func (l *Loader[K, V]) lookup(key K) (V, bool) {
 func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
-	if l.known == nil {
-		l.known = make(map[K]V, len(keys))
+	var known map[K]V
+	if old := l.known.Load(); old != nil {
+		known = make(map[K]V, len(*old)+len(keys))
+		maps.Copy(known, *old)
+	} else {
+		known = make(map[K]V, len(keys))
 	}
 	for i, key := range keys {
 		if i < len(results) && results[i] != nil && results[i].Error == nil {
-			l.known[key] = results[i].Data
+			known[key] = results[i].Data
 		}
 	}
+	l.known.Store(&known)
 }
 
 // woken returns how many goroutines wait for the batch of keys, which is
@@ -446,9 +458,10 @@ type Loaders struct {
 	MergeRequestCounts Loader[*store.MergeRequestQuery, int]
 
 	// mergeRequests keeps the queries pages prefetched, so that their
-	// items load the same keys.
-	mergeRequestsMu sync.RWMutex
-	mergeRequests   map[mergeRequestsOf]*store.MergeRequestQuery
+	// items load the same keys: a map never changed once published, as
+	// Loader.known is, which every item reads.
+	mergeRequestsMu sync.Mutex // held to publish mergeRequests
+	mergeRequests   atomic.Pointer[map[mergeRequestsOf]*store.MergeRequestQuery]
 }
 
 // mergeRequestsOf names the merge requests that one mergeRequests field
@@ -464,17 +477,22 @@ type mergeRequestsOf struct {
 func (l *Loaders) keepMergeRequests(field *ast.Field, qs []*store.MergeRequestQuery) []*store.MergeRequestQuery {
 	l.mergeRequestsMu.Lock()
 	defer l.mergeRequestsMu.Unlock()
-	if l.mergeRequests == nil {
-		l.mergeRequests = make(map[mergeRequestsOf]*store.MergeRequestQuery, len(qs))
+	var kept map[mergeRequestsOf]*store.MergeRequestQuery
+	if old := l.mergeRequests.Load(); old != nil {
+		kept = make(map[mergeRequestsOf]*store.MergeRequestQuery, len(*old)+len(qs))
+		maps.Copy(kept, *old)
+	} else {
+		kept = make(map[mergeRequestsOf]*store.MergeRequestQuery, len(qs))
 	}
 	for i, q := range qs {
 		at := mergeRequestsOf{field, q.DeploymentID}
-		if kept, ok := l.mergeRequests[at]; ok {
-			qs[i] = kept
+		if k, ok := kept[at]; ok {
+			qs[i] = k
 		} else {
-			l.mergeRequests[at] = q
+			kept[at] = q
 		}
 	}
+	l.mergeRequests.Store(&kept)
 	return qs
 }
 
@@ -485,9 +503,11 @@ func (l *Loaders) keptMergeRequests(ctx context.Context, q *store.MergeRequestQu
 	if fc == nil {
 		return q
 	}
-	l.mergeRequestsMu.RLock()
-	kept, ok := l.mergeRequests[mergeRequestsOf{fc.Field.Field, q.DeploymentID}]
-	l.mergeRequestsMu.RUnlock()
+	all := l.mergeRequests.Load()
+	if all == nil {
+		return q
+	}
+	kept, ok := (*all)[mergeRequestsOf{fc.Field.Field, q.DeploymentID}]
 	if ok && sameMergeRequests(kept, q) {
 		return kept
 	}

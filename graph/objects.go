@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -41,28 +42,40 @@ type collectedKey struct {
 	implementors *string
 }
 
+// fieldsMemo is read for every object written, by every operation on its
+// document at once, and written once per selection set: it is a map never
+// changed once published, replaced by a copy with each new entry. A read
+// is then an atomic load, where a read lock's two atomic adds on a word
+// every processor shares cost 5 % of a page of deployments at 32 clients.
 type fieldsMemo struct {
-	mu   sync.RWMutex
-	kept map[collectedKey][]graphql.CollectedField
+	mu   sync.Mutex // held by writers
+	kept atomic.Pointer[map[collectedKey][]graphql.CollectedField]
 	// responseSize is the size of the last response written for the
 	// document (see responseBuffer).
 	responseSize atomic.Int64
 }
 
 func (m *fieldsMemo) get(key collectedKey) ([]graphql.CollectedField, bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	fields, ok := m.kept[key]
+	kept := m.kept.Load()
+	if kept == nil {
+		return nil, false
+	}
+	fields, ok := (*kept)[key]
 	return fields, ok
 }
 
 func (m *fieldsMemo) put(key collectedKey, fields []graphql.CollectedField) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.kept == nil {
-		m.kept = make(map[collectedKey][]graphql.CollectedField)
+	var kept map[collectedKey][]graphql.CollectedField
+	if old := m.kept.Load(); old != nil {
+		kept = maps.Clone(*old)
 	}
-	m.kept[key] = fields
+	if kept == nil {
+		kept = make(map[collectedKey][]graphql.CollectedField, 1)
+	}
+	kept[key] = fields
+	m.kept.Store(&kept)
 }
 
 // documentOf is the memo of op's document, nil when op has none.

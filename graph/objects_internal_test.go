@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"weak"
@@ -64,8 +66,8 @@ fragment named on Deployment { sha iid }`
 					}
 				}
 			}
-			if len(c.own.kept) != 2 || len(fieldsOfDocument(doc).kept) != 2 {
-				t.Errorf("kept %d selections for the operation and %d for the document, want 2 and 2", len(c.own.kept), len(fieldsOfDocument(doc).kept))
+			if own, document := c.own.size(), fieldsOfDocument(doc).size(); own != 2 || document != 2 {
+				t.Errorf("kept %d selections for the operation and %d for the document, want 2 and 2", own, document)
 			}
 			got := names(c.of(op, withDirectives, deploymentImplementors))
 			if i == 0 {
@@ -74,6 +76,40 @@ fragment named on Deployment { sha iid }`
 				t.Errorf("both variable sets collected %v: the test shows nothing", got)
 			}
 		})
+	}
+}
+
+// size is how many selection sets m keeps.
+func (m *fieldsMemo) size() int {
+	if kept := m.kept.Load(); kept != nil {
+		return len(*kept)
+	}
+	return 0
+}
+
+// A memo written by many goroutines at once keeps every entry, and each
+// reader finds what was put before it read.
+func TestFieldsMemoKeepsConcurrentPuts(t *testing.T) {
+	var m fieldsMemo
+	const writers, each = 8, 50
+	sels := make([]ast.Selection, writers*each)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				key := collectedKey{sel: &sels[w*each+i], n: i}
+				fields := []graphql.CollectedField{{Field: &ast.Field{Name: strconv.Itoa(w*each + i)}}}
+				m.put(key, fields)
+				if got, ok := m.get(key); !ok || got[0].Name != fields[0].Name {
+					t.Errorf("writer %d lost its entry %d", w, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if m.size() != writers*each {
+		t.Errorf("kept %d entries, want %d", m.size(), writers*each)
 	}
 }
 
