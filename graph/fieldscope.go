@@ -27,6 +27,18 @@ type fieldScope struct {
 	// resolver asks for (its loaders, its arguments) from under as many
 	// scopes as the field is deep: each scope answers it at once.
 	op *operation
+	// spare is where the field's object is written, made with the scope
+	// (objectScope, and a list's items): its marshaler takes it
+	// (newFieldSet) rather than allocating one.
+	spare *fieldSet
+}
+
+// objectScope is the scope of a field whose value is an object, with the
+// set its object is written in: one allocation where there were two. The
+// generated code resolves such fields with resolveObjectField.
+type objectScope struct {
+	fieldScope
+	set fieldSet
 }
 
 type scopeState uint8
@@ -76,6 +88,13 @@ func (p *keyProbe) Value(key any) any {
 // newFieldScope starts a field's scope under ctx.
 func newFieldScope(ctx context.Context) *fieldScope {
 	return &fieldScope{Context: ctx, op: operationIn(ctx)}
+}
+
+// newObjectScope starts the scope of a field whose value is an object.
+func newObjectScope(ctx context.Context) *fieldScope {
+	o := &objectScope{fieldScope: fieldScope{Context: ctx, op: operationIn(ctx)}}
+	o.spare = &o.set
+	return &o.fieldScope
 }
 
 // operationIn is operationOf, at once when ctx is a scope.

@@ -127,4 +127,42 @@ func TestResolveFieldAllocatesOneScope(t *testing.T) {
 			t.Errorf("%s: %v allocations, want 1", tt.name, n)
 		}
 	}
+
+	// A field whose value is an object writes it in the set its scope
+	// holds: the object takes no allocation of its own.
+	fields, userField := []graphql.CollectedField{field("username"), field("name")}, field("user")
+	userContext := func(ctx context.Context, f graphql.CollectedField) (*graphql.FieldContext, error) {
+		return ec.fieldContext_Deployment_user(ctx, f)
+	}
+	resolveUser := func(context.Context) (any, error) { return user, nil }
+	writeUser := func(ctx context.Context, _ ast.SelectionSet, _ *store.User) graphql.Marshaler {
+		return newFieldSet(ctx, fields)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		resolveObjectField(ctx, oc, userField, userContext, resolveUser, writeUser, true, false)
+	}); n != 1 {
+		t.Errorf("an object field and its object: %v allocations, want 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		resolveField(ctx, oc, userField, userContext, resolveUser, writeUser, true, false)
+	}); n != 2 {
+		t.Errorf("a field and an object written in a set of its own: %v allocations, want 2", n)
+	}
+}
+
+// A scope's set is taken once: an object written from a struct field of
+// the first, under the same scope, gets a set of its own.
+func TestFieldSetTakenOncePerScope(t *testing.T) {
+	scope := newObjectScope(context.Background())
+	fields := []graphql.CollectedField{{Field: &ast.Field{Alias: "a", Name: "a"}}}
+	first, second := newFieldSet(scope, fields), newFieldSet(scope, fields)
+	if first == second {
+		t.Fatal("two objects were written in one set")
+	}
+	if len(first.Values) != 1 || len(second.Values) != 1 || &first.fields[0] != &fields[0] {
+		t.Error("a set is not made for its fields")
+	}
+	if newFieldSet(newFieldScope(context.Background()), fields) == nil {
+		t.Error("a scope without a set gave none")
+	}
 }

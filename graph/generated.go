@@ -5853,7 +5853,7 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AccessRule_user(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5885,7 +5885,7 @@ func (ec *executionContext) fieldContext_AccessRule_user(ctx context.Context, fi
 }
 
 func (ec *executionContext) _AccessRule_group(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5975,7 +5975,7 @@ func (ec *executionContext) fieldContext_AccessToken_name(ctx context.Context, f
 }
 
 func (ec *executionContext) _AccessToken_user(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6035,7 +6035,7 @@ func (ec *executionContext) fieldContext_AccessToken_revoked(ctx context.Context
 }
 
 func (ec *executionContext) _AddGroupMemberPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.AddGroupMemberPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6067,7 +6067,7 @@ func (ec *executionContext) fieldContext_AddGroupMemberPayload_group(ctx context
 }
 
 func (ec *executionContext) _AddProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.AddProjectMemberPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6099,7 +6099,7 @@ func (ec *executionContext) fieldContext_AddProjectMemberPayload_project(ctx con
 }
 
 func (ec *executionContext) _ApprovalRule_user(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6131,7 +6131,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_user(ctx context.Context, 
 }
 
 func (ec *executionContext) _ApprovalRule_group(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6214,7 +6214,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_requiredApprovals(ctx cont
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_user(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6246,7 +6246,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_user(ctx context.Co
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_group(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6428,7 +6428,7 @@ func (ec *executionContext) fieldContext_ApprovalSummary_rules(ctx context.Conte
 }
 
 func (ec *executionContext) _ApproveDeploymentPayload_approval(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6460,7 +6460,7 @@ func (ec *executionContext) fieldContext_ApproveDeploymentPayload_approval(ctx c
 }
 
 func (ec *executionContext) _ApproveDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6598,7 +6598,7 @@ func (ec *executionContext) fieldContext_CreateAccessTokenPayload_token(ctx cont
 }
 
 func (ec *executionContext) _CreateAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccessTokenPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6630,7 +6630,7 @@ func (ec *executionContext) fieldContext_CreateAccessTokenPayload_accessToken(ct
 }
 
 func (ec *executionContext) _CreateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.CreateDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6662,7 +6662,7 @@ func (ec *executionContext) fieldContext_CreateDeploymentPayload_deployment(ctx 
 }
 
 func (ec *executionContext) _CreateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.CreateEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6694,7 +6694,7 @@ func (ec *executionContext) fieldContext_CreateEnvironmentPayload_environment(ct
 }
 
 func (ec *executionContext) _CreateGroupPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.CreateGroupPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6726,7 +6726,7 @@ func (ec *executionContext) fieldContext_CreateGroupPayload_group(ctx context.Co
 }
 
 func (ec *executionContext) _CreateMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *model.CreateMergeRequestPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6758,7 +6758,7 @@ func (ec *executionContext) fieldContext_CreateMergeRequestPayload_mergeRequest(
 }
 
 func (ec *executionContext) _CreateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.CreateProjectPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6790,7 +6790,7 @@ func (ec *executionContext) fieldContext_CreateProjectPayload_project(ctx contex
 }
 
 func (ec *executionContext) _CreateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.CreateUserPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7007,7 +7007,7 @@ func (ec *executionContext) fieldContext_Deployment_finishedAt(ctx context.Conte
 }
 
 func (ec *executionContext) _Deployment_user(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7039,7 +7039,7 @@ func (ec *executionContext) fieldContext_Deployment_user(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Deployment_environment(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7071,7 +7071,7 @@ func (ec *executionContext) fieldContext_Deployment_environment(ctx context.Cont
 }
 
 func (ec *executionContext) _Deployment_project(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7103,7 +7103,7 @@ func (ec *executionContext) fieldContext_Deployment_project(ctx context.Context,
 }
 
 func (ec *executionContext) _Deployment_deployable(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7135,7 +7135,7 @@ func (ec *executionContext) fieldContext_Deployment_deployable(ctx context.Conte
 }
 
 func (ec *executionContext) _Deployment_commit(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7243,7 +7243,7 @@ func (ec *executionContext) fieldContext_Deployment_pendingApprovalCount(ctx con
 }
 
 func (ec *executionContext) _Deployment_approvalSummary(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7275,7 +7275,7 @@ func (ec *executionContext) fieldContext_Deployment_approvalSummary(ctx context.
 }
 
 func (ec *executionContext) _Deployment_mergeRequests(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7321,7 +7321,7 @@ func (ec *executionContext) fieldContext_Deployment_mergeRequests(ctx context.Co
 }
 
 func (ec *executionContext) _Deployment_userPermissions(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7353,7 +7353,7 @@ func (ec *executionContext) fieldContext_Deployment_userPermissions(ctx context.
 }
 
 func (ec *executionContext) _DeploymentApproval_user(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7499,7 +7499,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_edges(ctx context.
 }
 
 func (ec *executionContext) _DeploymentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7538,7 +7538,7 @@ func (ec *executionContext) fieldContext_DeploymentEdge_cursor(ctx context.Conte
 }
 
 func (ec *executionContext) _DeploymentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentEdge) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7599,7 +7599,7 @@ func (ec *executionContext) fieldContext_DeploymentEvent_deploymentId(ctx contex
 }
 
 func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7810,7 +7810,7 @@ func (ec *executionContext) fieldContext_Environment_protected(ctx context.Conte
 }
 
 func (ec *executionContext) _Environment_protection(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7842,7 +7842,7 @@ func (ec *executionContext) fieldContext_Environment_protection(ctx context.Cont
 }
 
 func (ec *executionContext) _Environment_lastDeployment(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7888,7 +7888,7 @@ func (ec *executionContext) fieldContext_Environment_lastDeployment(ctx context.
 }
 
 func (ec *executionContext) _Environment_deployments(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7934,7 +7934,7 @@ func (ec *executionContext) fieldContext_Environment_deployments(ctx context.Con
 }
 
 func (ec *executionContext) _Environment_project(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8052,7 +8052,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_edges(ctx context
 }
 
 func (ec *executionContext) _EnvironmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8091,7 +8091,7 @@ func (ec *executionContext) fieldContext_EnvironmentEdge_cursor(ctx context.Cont
 }
 
 func (ec *executionContext) _EnvironmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentEdge) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8152,7 +8152,7 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_environmentId(ctx cont
 }
 
 func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8296,7 +8296,7 @@ func (ec *executionContext) fieldContext_Job_webUrl(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Job_user(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8328,7 +8328,7 @@ func (ec *executionContext) fieldContext_Job_user(ctx context.Context, field gra
 }
 
 func (ec *executionContext) _Job_commit(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8360,7 +8360,7 @@ func (ec *executionContext) fieldContext_Job_commit(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Job_pipeline(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8459,7 +8459,7 @@ func (ec *executionContext) fieldContext_JobArtifact_fileFormat(ctx context.Cont
 }
 
 func (ec *executionContext) _LinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.LinkMergeRequestsPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8491,7 +8491,7 @@ func (ec *executionContext) fieldContext_LinkMergeRequestsPayload_deployment(ctx
 }
 
 func (ec *executionContext) _MergeMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *model.MergeMergeRequestPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8572,7 +8572,7 @@ func (ec *executionContext) fieldContext_MergeRequest_targetBranch(ctx context.C
 }
 
 func (ec *executionContext) _MergeRequest_author(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8668,7 +8668,7 @@ func (ec *executionContext) fieldContext_MergeRequest_webUrl(ctx context.Context
 }
 
 func (ec *executionContext) _MergeRequest_project(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8700,7 +8700,7 @@ func (ec *executionContext) fieldContext_MergeRequest_project(ctx context.Contex
 }
 
 func (ec *executionContext) _MergeRequest_deployments(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8832,7 +8832,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_edges(ctx contex
 }
 
 func (ec *executionContext) _MergeRequestConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8871,7 +8871,7 @@ func (ec *executionContext) fieldContext_MergeRequestEdge_cursor(ctx context.Con
 }
 
 func (ec *executionContext) _MergeRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestEdge) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8903,7 +8903,7 @@ func (ec *executionContext) fieldContext_MergeRequestEdge_node(ctx context.Conte
 }
 
 func (ec *executionContext) _Mutation_createEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8949,7 +8949,7 @@ func (ec *executionContext) fieldContext_Mutation_createEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_updateEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8995,7 +8995,7 @@ func (ec *executionContext) fieldContext_Mutation_updateEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_stopEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9041,7 +9041,7 @@ func (ec *executionContext) fieldContext_Mutation_stopEnvironment(ctx context.Co
 }
 
 func (ec *executionContext) _Mutation_deleteEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9087,7 +9087,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_stopStaleEnvironments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9133,7 +9133,7 @@ func (ec *executionContext) fieldContext_Mutation_stopStaleEnvironments(ctx cont
 }
 
 func (ec *executionContext) _Mutation_deleteStoppedReviewApps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9179,7 +9179,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteStoppedReviewApps(ctx co
 }
 
 func (ec *executionContext) _Mutation_createDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9225,7 +9225,7 @@ func (ec *executionContext) fieldContext_Mutation_createDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_updateDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9271,7 +9271,7 @@ func (ec *executionContext) fieldContext_Mutation_updateDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_deleteDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9317,7 +9317,7 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_approveDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9363,7 +9363,7 @@ func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_protectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9409,7 +9409,7 @@ func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context
 }
 
 func (ec *executionContext) _Mutation_unprotectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9455,7 +9455,7 @@ func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx conte
 }
 
 func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9501,7 +9501,7 @@ func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_createMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9547,7 +9547,7 @@ func (ec *executionContext) fieldContext_Mutation_createMergeRequest(ctx context
 }
 
 func (ec *executionContext) _Mutation_mergeMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9593,7 +9593,7 @@ func (ec *executionContext) fieldContext_Mutation_mergeMergeRequest(ctx context.
 }
 
 func (ec *executionContext) _Mutation_linkMergeRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9639,7 +9639,7 @@ func (ec *executionContext) fieldContext_Mutation_linkMergeRequests(ctx context.
 }
 
 func (ec *executionContext) _Mutation_unlinkMergeRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9685,7 +9685,7 @@ func (ec *executionContext) fieldContext_Mutation_unlinkMergeRequests(ctx contex
 }
 
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9731,7 +9731,7 @@ func (ec *executionContext) fieldContext_Mutation_createUser(ctx context.Context
 }
 
 func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9777,7 +9777,7 @@ func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context
 }
 
 func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9823,7 +9823,7 @@ func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.
 }
 
 func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9869,7 +9869,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.
 }
 
 func (ec *executionContext) _Mutation_createGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9915,7 +9915,7 @@ func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Contex
 }
 
 func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9961,7 +9961,7 @@ func (ec *executionContext) fieldContext_Mutation_addGroupMember(ctx context.Con
 }
 
 func (ec *executionContext) _Mutation_createProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10007,7 +10007,7 @@ func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10053,7 +10053,7 @@ func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_removeProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10176,7 +10176,7 @@ func (ec *executionContext) fieldContext_Pipeline_webUrl(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Pipeline_project(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10286,7 +10286,7 @@ func (ec *executionContext) fieldContext_Project_currentUserAccessLevel(ctx cont
 }
 
 func (ec *executionContext) _Project_environment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10332,7 +10332,7 @@ func (ec *executionContext) fieldContext_Project_environment(ctx context.Context
 }
 
 func (ec *executionContext) _Project_environments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10378,7 +10378,7 @@ func (ec *executionContext) fieldContext_Project_environments(ctx context.Contex
 }
 
 func (ec *executionContext) _Project_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10424,7 +10424,7 @@ func (ec *executionContext) fieldContext_Project_deployment(ctx context.Context,
 }
 
 func (ec *executionContext) _Project_deployments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10470,7 +10470,7 @@ func (ec *executionContext) fieldContext_Project_deployments(ctx context.Context
 }
 
 func (ec *executionContext) _Project_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10516,7 +10516,7 @@ func (ec *executionContext) fieldContext_Project_mergeRequest(ctx context.Contex
 }
 
 func (ec *executionContext) _Project_mergeRequests(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10680,7 +10680,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_edges(ctx context.Con
 }
 
 func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10719,7 +10719,7 @@ func (ec *executionContext) fieldContext_ProjectEdge_cursor(ctx context.Context,
 }
 
 func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10751,7 +10751,7 @@ func (ec *executionContext) fieldContext_ProjectEdge_node(ctx context.Context, f
 }
 
 func (ec *executionContext) _ProtectEnvironmentPayload_protectedEnvironment(ctx context.Context, field graphql.CollectedField, obj *model.ProtectEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10854,7 +10854,7 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_approvalRules(ctx 
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10946,7 +10946,7 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query_currentUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10978,7 +10978,7 @@ func (ec *executionContext) fieldContext_Query_currentUser(ctx context.Context, 
 }
 
 func (ec *executionContext) _Query_project(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11024,7 +11024,7 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 }
 
 func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11070,7 +11070,7 @@ func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Query_user(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11116,7 +11116,7 @@ func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Query_group(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11162,7 +11162,7 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11208,7 +11208,7 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 }
 
 func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11240,7 +11240,7 @@ func (ec *executionContext) fieldContext_Query___schema(ctx context.Context, fie
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11272,7 +11272,7 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(ctx 
 }
 
 func (ec *executionContext) _RevokeAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.RevokeAccessTokenPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11304,7 +11304,7 @@ func (ec *executionContext) fieldContext_RevokeAccessTokenPayload_accessToken(ct
 }
 
 func (ec *executionContext) _StopEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.StopEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11469,7 +11469,7 @@ func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx cont
 }
 
 func (ec *executionContext) _UnlinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UnlinkMergeRequestsPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11508,7 +11508,7 @@ func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(ctx co
 }
 
 func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11540,7 +11540,7 @@ func (ec *executionContext) fieldContext_UpdateDeploymentPayload_deployment(ctx 
 }
 
 func (ec *executionContext) _UpdateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11572,7 +11572,7 @@ func (ec *executionContext) fieldContext_UpdateEnvironmentPayload_environment(ct
 }
 
 func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11604,7 +11604,7 @@ func (ec *executionContext) fieldContext_UpdateProjectPayload_project(ctx contex
 }
 
 func (ec *executionContext) _UpdateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.UpdateUserPayload) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11991,7 +11991,7 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12096,7 +12096,7 @@ func (ec *executionContext) fieldContext___InputValue_description(ctx context.Co
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12233,7 +12233,7 @@ func (ec *executionContext) fieldContext___Schema_types(ctx context.Context, fie
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12265,7 +12265,7 @@ func (ec *executionContext) fieldContext___Schema_queryType(ctx context.Context,
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12297,7 +12297,7 @@ func (ec *executionContext) fieldContext___Schema_mutationType(ctx context.Conte
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12637,7 +12637,7 @@ func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context,
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return resolveField(
+	return resolveObjectField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14052,7 +14052,7 @@ var accessRuleImplementors = []string{"AccessRule"}
 func (ec *executionContext) _AccessRule(ctx context.Context, sel ast.SelectionSet, obj *store.Rule) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, accessRuleImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14094,7 +14094,7 @@ var accessTokenImplementors = []string{"AccessToken", "Node"}
 func (ec *executionContext) _AccessToken(ctx context.Context, sel ast.SelectionSet, obj *store.AccessToken) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, accessTokenImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14151,7 +14151,7 @@ var addGroupMemberPayloadImplementors = []string{"AddGroupMemberPayload"}
 func (ec *executionContext) _AddGroupMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AddGroupMemberPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, addGroupMemberPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14178,7 +14178,7 @@ var addProjectMemberPayloadImplementors = []string{"AddProjectMemberPayload"}
 func (ec *executionContext) _AddProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AddProjectMemberPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, addProjectMemberPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14205,7 +14205,7 @@ var approvalRuleImplementors = []string{"ApprovalRule"}
 func (ec *executionContext) _ApprovalRule(ctx context.Context, sel ast.SelectionSet, obj *store.ApprovalRule) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, approvalRuleImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14252,7 +14252,7 @@ var approvalRuleSummaryImplementors = []string{"ApprovalRuleSummary"}
 func (ec *executionContext) _ApprovalRuleSummary(ctx context.Context, sel ast.SelectionSet, obj *store.RuleSummary) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, approvalRuleSummaryImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14324,7 +14324,7 @@ var approvalSummaryImplementors = []string{"ApprovalSummary"}
 func (ec *executionContext) _ApprovalSummary(ctx context.Context, sel ast.SelectionSet, obj *store.ApprovalSummary) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, approvalSummaryImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14356,7 +14356,7 @@ var approveDeploymentPayloadImplementors = []string{"ApproveDeploymentPayload"}
 func (ec *executionContext) _ApproveDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ApproveDeploymentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, approveDeploymentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14388,7 +14388,7 @@ var commitImplementors = []string{"Commit"}
 func (ec *executionContext) _Commit(ctx context.Context, sel ast.SelectionSet, obj *store.Commit) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, commitImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14470,7 +14470,7 @@ var createAccessTokenPayloadImplementors = []string{"CreateAccessTokenPayload"}
 func (ec *executionContext) _CreateAccessTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAccessTokenPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createAccessTokenPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14502,7 +14502,7 @@ var createDeploymentPayloadImplementors = []string{"CreateDeploymentPayload"}
 func (ec *executionContext) _CreateDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateDeploymentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createDeploymentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14529,7 +14529,7 @@ var createEnvironmentPayloadImplementors = []string{"CreateEnvironmentPayload"}
 func (ec *executionContext) _CreateEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateEnvironmentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createEnvironmentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14556,7 +14556,7 @@ var createGroupPayloadImplementors = []string{"CreateGroupPayload"}
 func (ec *executionContext) _CreateGroupPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateGroupPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createGroupPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14583,7 +14583,7 @@ var createMergeRequestPayloadImplementors = []string{"CreateMergeRequestPayload"
 func (ec *executionContext) _CreateMergeRequestPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateMergeRequestPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createMergeRequestPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14610,7 +14610,7 @@ var createProjectPayloadImplementors = []string{"CreateProjectPayload"}
 func (ec *executionContext) _CreateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateProjectPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createProjectPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14637,7 +14637,7 @@ var createUserPayloadImplementors = []string{"CreateUserPayload"}
 func (ec *executionContext) _CreateUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateUserPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, createUserPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14664,7 +14664,7 @@ var deleteDeploymentPayloadImplementors = []string{"DeleteDeploymentPayload"}
 func (ec *executionContext) _DeleteDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteDeploymentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deleteDeploymentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14691,7 +14691,7 @@ var deleteEnvironmentPayloadImplementors = []string{"DeleteEnvironmentPayload"}
 func (ec *executionContext) _DeleteEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteEnvironmentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deleteEnvironmentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14718,7 +14718,7 @@ var deleteStoppedReviewAppsPayloadImplementors = []string{"DeleteStoppedReviewAp
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteStoppedReviewAppsPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deleteStoppedReviewAppsPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14760,7 +14760,7 @@ var deploymentImplementors = []string{"Deployment", "Node"}
 func (ec *executionContext) _Deployment(ctx context.Context, sel ast.SelectionSet, obj *store.Deployment) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deploymentImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14882,7 +14882,7 @@ var deploymentApprovalImplementors = []string{"DeploymentApproval"}
 func (ec *executionContext) _DeploymentApproval(ctx context.Context, sel ast.SelectionSet, obj *store.Approval) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deploymentApprovalImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14929,7 +14929,7 @@ var deploymentConnectionImplementors = []string{"DeploymentConnection"}
 func (ec *executionContext) _DeploymentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentConnection) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deploymentConnectionImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -14971,7 +14971,7 @@ var deploymentEdgeImplementors = []string{"DeploymentEdge"}
 func (ec *executionContext) _DeploymentEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentEdge) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deploymentEdgeImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15003,7 +15003,7 @@ var deploymentEventImplementors = []string{"DeploymentEvent"}
 func (ec *executionContext) _DeploymentEvent(ctx context.Context, sel ast.SelectionSet, obj *store.Event) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deploymentEventImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15040,7 +15040,7 @@ var deploymentPermissionsImplementors = []string{"DeploymentPermissions"}
 func (ec *executionContext) _DeploymentPermissions(ctx context.Context, sel ast.SelectionSet, obj *model.DeploymentPermissions) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, deploymentPermissionsImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15077,7 +15077,7 @@ var environmentImplementors = []string{"Environment", "Node"}
 func (ec *executionContext) _Environment(ctx context.Context, sel ast.SelectionSet, obj *store.Environment) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, environmentImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15189,7 +15189,7 @@ var environmentConnectionImplementors = []string{"EnvironmentConnection"}
 func (ec *executionContext) _EnvironmentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EnvironmentConnection) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, environmentConnectionImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15231,7 +15231,7 @@ var environmentEdgeImplementors = []string{"EnvironmentEdge"}
 func (ec *executionContext) _EnvironmentEdge(ctx context.Context, sel ast.SelectionSet, obj *model.EnvironmentEdge) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, environmentEdgeImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15263,7 +15263,7 @@ var environmentEventImplementors = []string{"EnvironmentEvent"}
 func (ec *executionContext) _EnvironmentEvent(ctx context.Context, sel ast.SelectionSet, obj *store.Event) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, environmentEventImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15300,7 +15300,7 @@ var groupImplementors = []string{"Group", "Node"}
 func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, obj *store.Group) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, groupImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15342,7 +15342,7 @@ var jobImplementors = []string{"Job", "Node"}
 func (ec *executionContext) _Job(ctx context.Context, sel ast.SelectionSet, obj *store.Job) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, jobImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15449,7 +15449,7 @@ var jobArtifactImplementors = []string{"JobArtifact"}
 func (ec *executionContext) _JobArtifact(ctx context.Context, sel ast.SelectionSet, obj *store.JobArtifact) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, jobArtifactImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15491,7 +15491,7 @@ var linkMergeRequestsPayloadImplementors = []string{"LinkMergeRequestsPayload"}
 func (ec *executionContext) _LinkMergeRequestsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.LinkMergeRequestsPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, linkMergeRequestsPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15518,7 +15518,7 @@ var mergeMergeRequestPayloadImplementors = []string{"MergeMergeRequestPayload"}
 func (ec *executionContext) _MergeMergeRequestPayload(ctx context.Context, sel ast.SelectionSet, obj *model.MergeMergeRequestPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, mergeMergeRequestPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15545,7 +15545,7 @@ var mergeRequestImplementors = []string{"MergeRequest", "Node"}
 func (ec *executionContext) _MergeRequest(ctx context.Context, sel ast.SelectionSet, obj *store.MergeRequest) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, mergeRequestImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15652,7 +15652,7 @@ var mergeRequestConnectionImplementors = []string{"MergeRequestConnection"}
 func (ec *executionContext) _MergeRequestConnection(ctx context.Context, sel ast.SelectionSet, obj *model.MergeRequestConnection) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, mergeRequestConnectionImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15694,7 +15694,7 @@ var mergeRequestEdgeImplementors = []string{"MergeRequestEdge"}
 func (ec *executionContext) _MergeRequestEdge(ctx context.Context, sel ast.SelectionSet, obj *model.MergeRequestEdge) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, mergeRequestEdgeImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15729,7 +15729,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		Object: "Mutation",
 	})
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -15938,7 +15938,7 @@ var pageInfoImplementors = []string{"PageInfo"}
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, pageInfoImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -15980,7 +15980,7 @@ var pipelineImplementors = []string{"Pipeline", "Node"}
 func (ec *executionContext) _Pipeline(ctx context.Context, sel ast.SelectionSet, obj *store.Pipeline) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, pipelineImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16042,7 +16042,7 @@ var projectImplementors = []string{"Project", "Node"}
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *store.Project) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, projectImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16144,7 +16144,7 @@ var projectConnectionImplementors = []string{"ProjectConnection"}
 func (ec *executionContext) _ProjectConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectConnection) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, projectConnectionImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16186,7 +16186,7 @@ var projectEdgeImplementors = []string{"ProjectEdge"}
 func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectEdge) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, projectEdgeImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16218,7 +16218,7 @@ var protectEnvironmentPayloadImplementors = []string{"ProtectEnvironmentPayload"
 func (ec *executionContext) _ProtectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ProtectEnvironmentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, protectEnvironmentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16245,7 +16245,7 @@ var protectedEnvironmentImplementors = []string{"ProtectedEnvironment"}
 func (ec *executionContext) _ProtectedEnvironment(ctx context.Context, sel ast.SelectionSet, obj *store.ProtectedEnvironment) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, protectedEnvironmentImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16285,7 +16285,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		Object: "Query",
 	})
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -16375,7 +16375,7 @@ var removeProjectMemberPayloadImplementors = []string{"RemoveProjectMemberPayloa
 func (ec *executionContext) _RemoveProjectMemberPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveProjectMemberPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, removeProjectMemberPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16402,7 +16402,7 @@ var revokeAccessTokenPayloadImplementors = []string{"RevokeAccessTokenPayload"}
 func (ec *executionContext) _RevokeAccessTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RevokeAccessTokenPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, revokeAccessTokenPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16429,7 +16429,7 @@ var stopEnvironmentPayloadImplementors = []string{"StopEnvironmentPayload"}
 func (ec *executionContext) _StopEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StopEnvironmentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, stopEnvironmentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16456,7 +16456,7 @@ var stopStaleEnvironmentsPayloadImplementors = []string{"StopStaleEnvironmentsPa
 func (ec *executionContext) _StopStaleEnvironmentsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StopStaleEnvironmentsPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, stopStaleEnvironmentsPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16510,7 +16510,7 @@ var unlinkMergeRequestsPayloadImplementors = []string{"UnlinkMergeRequestsPayloa
 func (ec *executionContext) _UnlinkMergeRequestsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnlinkMergeRequestsPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, unlinkMergeRequestsPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16537,7 +16537,7 @@ var unprotectEnvironmentPayloadImplementors = []string{"UnprotectEnvironmentPayl
 func (ec *executionContext) _UnprotectEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnprotectEnvironmentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, unprotectEnvironmentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16564,7 +16564,7 @@ var updateDeploymentPayloadImplementors = []string{"UpdateDeploymentPayload"}
 func (ec *executionContext) _UpdateDeploymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateDeploymentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, updateDeploymentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16591,7 +16591,7 @@ var updateEnvironmentPayloadImplementors = []string{"UpdateEnvironmentPayload"}
 func (ec *executionContext) _UpdateEnvironmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateEnvironmentPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, updateEnvironmentPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16618,7 +16618,7 @@ var updateProjectPayloadImplementors = []string{"UpdateProjectPayload"}
 func (ec *executionContext) _UpdateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateProjectPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, updateProjectPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16645,7 +16645,7 @@ var updateUserPayloadImplementors = []string{"UpdateUserPayload"}
 func (ec *executionContext) _UpdateUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateUserPayload) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, updateUserPayloadImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16672,7 +16672,7 @@ var userImplementors = []string{"User", "Node"}
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *store.User) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, userImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16769,7 +16769,7 @@ var __DirectiveImplementors = []string{"__Directive"}
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, __DirectiveImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16816,7 +16816,7 @@ var __EnumValueImplementors = []string{"__EnumValue"}
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, __EnumValueImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16858,7 +16858,7 @@ var __FieldImplementors = []string{"__Field"}
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, __FieldImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16910,7 +16910,7 @@ var __InputValueImplementors = []string{"__InputValue"}
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, __InputValueImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -16962,7 +16962,7 @@ var __SchemaImplementors = []string{"__Schema"}
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, __SchemaImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -17014,7 +17014,7 @@ var __TypeImplementors = []string{"__Type"}
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
 	fields := ec.fields.of(ec.OperationContext, sel, __TypeImplementors)
 
-	out := newFieldSet(fields)
+	out := newFieldSet(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":

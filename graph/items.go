@@ -29,6 +29,7 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 	for i := range items {
 		items[i].list, items[i].index = l, i
 		items[i].scope.Context, items[i].scope.op = ctx, op
+		items[i].scope.spare = &items[i].set
 		items[i].scope.fc.Index = &items[i].index
 	}
 	if length == 1 {
@@ -78,6 +79,7 @@ type listItem struct {
 	list  *itemList
 	index int
 	scope fieldScope // the item's field context, with its index
+	set   fieldSet   // the item's object, when it is one
 }
 
 func (it *listItem) run() {

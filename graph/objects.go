@@ -199,8 +199,19 @@ type fieldSet struct {
 	values   [8]graphql.Marshaler
 }
 
-func newFieldSet(fields []graphql.CollectedField) *fieldSet {
-	s := &fieldSet{fields: fields}
+// newFieldSet is the set an object of fields is written in: the one made
+// with the scope ctx is, the first time it is asked for, else a new one.
+// (An object's marshaler is called with its field's scope; an object
+// read from a struct field of another is written under that other's,
+// whose set its own marshaler took first.)
+func newFieldSet(ctx context.Context, fields []graphql.CollectedField) *fieldSet {
+	var s *fieldSet
+	if scope, ok := ctx.(*fieldScope); ok && scope.spare != nil {
+		s, scope.spare = scope.spare, nil
+	} else {
+		s = new(fieldSet)
+	}
+	s.fields = fields
 	if len(fields) <= len(s.values) {
 		s.Values = s.values[:len(fields)]
 	} else {
@@ -257,14 +268,42 @@ func resolveField[T any](
 	recoverFromPanic bool,
 	nonNull bool,
 ) (ret graphql.Marshaler) {
-	// The field's context and the context carrying it are one allocation
-	// (see fieldScope), filled in by the generated fieldContext_ function.
-	scope := newFieldScope(ctx)
+	return resolveFieldIn(newFieldScope(ctx), oc, field, initializeFieldContext, fieldResolver, marshal, recoverFromPanic, nonNull)
+}
+
+// resolveObjectField is resolveField for a field whose value is an object
+// (not a list): its scope holds the set the object is written in.
+func resolveObjectField[T any](
+	ctx context.Context,
+	oc *graphql.OperationContext,
+	field graphql.CollectedField,
+	initializeFieldContext func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error),
+	fieldResolver func(ctx context.Context) (any, error),
+	marshal func(ctx context.Context, sel ast.SelectionSet, v T) graphql.Marshaler,
+	recoverFromPanic bool,
+	nonNull bool,
+) (ret graphql.Marshaler) {
+	return resolveFieldIn(newObjectScope(ctx), oc, field, initializeFieldContext, fieldResolver, marshal, recoverFromPanic, nonNull)
+}
+
+// resolveFieldIn resolves a field in scope, its field's, which its
+// generated fieldContext_ function fills in: the field's context and the
+// context carrying it are one allocation (see fieldScope).
+func resolveFieldIn[T any](
+	scope *fieldScope,
+	oc *graphql.OperationContext,
+	field graphql.CollectedField,
+	initializeFieldContext func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error),
+	fieldResolver func(ctx context.Context) (any, error),
+	marshal func(ctx context.Context, sel ast.SelectionSet, v T) graphql.Marshaler,
+	recoverFromPanic bool,
+	nonNull bool,
+) (ret graphql.Marshaler) {
 	fc, err := initializeFieldContext(scope, field)
 	if err != nil {
 		return graphql.Null
 	}
-	ctx = withFieldContext(scope, fc)
+	ctx := withFieldContext(scope, fc)
 	if recoverFromPanic {
 		defer func() {
 			if r := recover(); r != nil {

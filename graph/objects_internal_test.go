@@ -176,7 +176,7 @@ func TestFieldSetWritesWhatGqlgenWrites(t *testing.T) {
 			for _, a := range tc.aliases {
 				fields = append(fields, field(a))
 			}
-			ours, theirs := newFieldSet(fields), graphql.NewFieldSet(fields)
+			ours, theirs := newFieldSet(context.Background(), fields), graphql.NewFieldSet(fields)
 			for i := range fields {
 				v := graphql.MarshalString(fmt.Sprintf("value %d <&>", i))
 				ours.Values[i], theirs.Values[i] = v, v

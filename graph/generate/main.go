@@ -77,7 +77,9 @@
 // closure of its Child function, and a context value), four for a field
 // with arguments. A Child function (for field middleware, which the
 // handler has none of) makes what it needs when called rather than
-// closing over it.
+// closing over it. A field whose value is an object is resolved by
+// resolveObjectField, whose scope also holds the set the object is
+// written in (objectScope).
 package main
 
 import (
@@ -223,7 +225,24 @@ $1`,
 	// An object is written as a fieldSet: one allocation, no map.
 	find:        regexp.MustCompile(`out := graphql\.NewFieldSet\(fields\)`),
 	every:       "graphql.NewFieldSet(",
-	replacement: `out := newFieldSet(fields)`,
+	replacement: `out := newFieldSet(ctx, fields)`,
+}, {
+	// A field whose value is an object (not a list) is resolved in a scope
+	// that holds the set its object is written in (resolveObjectField).
+	find: regexp.MustCompile(`\treturn resolveField\(
+(		ctx,
+		ec\.OperationContext,
+		field,
+		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
+			return ec\.fieldContext_\w+\(ctx, field\)
+		\},
+		func\(ctx context\.Context\) \(any, error\) \{
+(?:			[^\n]*\n)+		\},
+		func\(ctx context\.Context, selections ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{
+			return ec\.(marshal[\pL\pN_]+)\(ctx, selections, v\)
+)`),
+	only:        func(code []byte, m []string) bool { return writesObject(code, m[2]) },
+	replacement: "\treturn resolveObjectField(\n$1",
 }, {
 	// The items of a list run on goroutines that keep their grown stacks.
 	find:        regexp.MustCompile(regexp.QuoteMeta(`graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, `)),
@@ -456,6 +475,16 @@ func neverFails(code []byte, marshaler string) bool {
 	body := marshalerBody(code, marshaler)
 	return body != nil && (plainValue.Match(body) || plainPointer.Match(body))
 }
+
+// writesObject reports whether the marshaler named writes one object, not
+// a list or a scalar: its body ends by handing the value to the object's
+// marshaler (ec._Type).
+func writesObject(code []byte, marshaler string) bool {
+	body := marshalerBody(code, marshaler)
+	return body != nil && objectMarshal.Match(body)
+}
+
+var objectMarshal = regexp.MustCompile(`\n\treturn ec\._\w+\(ctx, sel, &?v\)$`)
 
 // marshalerBody is the body of the generated marshaler named, nil when the
 // code has none.
