@@ -74,8 +74,8 @@ type Loader[K comparable, V any] struct {
 	// (a request's loader gets a batch or two), so that a lookup is an
 	// atomic load, where a read lock's two atomic adds on a word both
 	// processors share cost more than the lookup.
-	known   atomic.Pointer[map[K]V]
-	knownMu sync.Mutex // held to publish known, and for waiters
+	known   atomic.Value // map[K]V; a map, unlike a pointer to one, is stored without an allocation
+	knownMu sync.Mutex   // held to publish known, and for waiters
 	// waiters counts, by key, the goroutines that will wait for its batch
 	// (see await).
 	waiters map[K]int
@@ -251,12 +251,9 @@ func (l *Loader[K, V]) Prime(key K, value V) {
 
 // lookup answers key if it was read before.
 func (l *Loader[K, V]) lookup(key K) (V, bool) {
-	if known := l.known.Load(); known != nil {
-		v, ok := (*known)[key]
-		return v, ok
-	}
-	var none V
-	return none, false
+	known, _ := l.known.Load().(map[K]V)
+	v, ok := known[key]
+	return v, ok
 }
 
 // remember keeps what a batch read; a key whose read failed is read again
@@ -264,19 +261,15 @@ func (l *Loader[K, V]) lookup(key K) (V, bool) {
 func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
-	var known map[K]V
-	if old := l.known.Load(); old != nil {
-		known = make(map[K]V, len(*old)+len(keys))
-		maps.Copy(known, *old)
-	} else {
-		known = make(map[K]V, len(keys))
-	}
+	old, _ := l.known.Load().(map[K]V)
+	known := make(map[K]V, len(old)+len(keys))
+	maps.Copy(known, old)
 	for i, key := range keys {
 		if i < len(results) && results[i] != nil && results[i].Error == nil {
 			known[key] = results[i].Data
 		}
 	}
-	l.known.Store(&known)
+	l.known.Store(known)
 }
 
 // woken returns how many goroutines wait for the batch of keys, which is
@@ -460,8 +453,8 @@ type Loaders struct {
 	// mergeRequests keeps the queries pages prefetched, so that their
 	// items load the same keys: a map never changed once published, as
 	// Loader.known is, which every item reads.
-	mergeRequestsMu sync.Mutex // held to publish mergeRequests
-	mergeRequests   atomic.Pointer[map[mergeRequestsOf]*store.MergeRequestQuery]
+	mergeRequestsMu sync.Mutex   // held to publish mergeRequests
+	mergeRequests   atomic.Value // map[mergeRequestsOf]*store.MergeRequestQuery
 }
 
 // mergeRequestsOf names the merge requests that one mergeRequests field
@@ -477,13 +470,9 @@ type mergeRequestsOf struct {
 func (l *Loaders) keepMergeRequests(field *ast.Field, qs []*store.MergeRequestQuery) []*store.MergeRequestQuery {
 	l.mergeRequestsMu.Lock()
 	defer l.mergeRequestsMu.Unlock()
-	var kept map[mergeRequestsOf]*store.MergeRequestQuery
-	if old := l.mergeRequests.Load(); old != nil {
-		kept = make(map[mergeRequestsOf]*store.MergeRequestQuery, len(*old)+len(qs))
-		maps.Copy(kept, *old)
-	} else {
-		kept = make(map[mergeRequestsOf]*store.MergeRequestQuery, len(qs))
-	}
+	old, _ := l.mergeRequests.Load().(map[mergeRequestsOf]*store.MergeRequestQuery)
+	kept := make(map[mergeRequestsOf]*store.MergeRequestQuery, len(old)+len(qs))
+	maps.Copy(kept, old)
 	for i, q := range qs {
 		at := mergeRequestsOf{field, q.DeploymentID}
 		if k, ok := kept[at]; ok {
@@ -492,7 +481,7 @@ func (l *Loaders) keepMergeRequests(field *ast.Field, qs []*store.MergeRequestQu
 			kept[at] = q
 		}
 	}
-	l.mergeRequests.Store(&kept)
+	l.mergeRequests.Store(kept)
 	return qs
 }
 
@@ -503,11 +492,8 @@ func (l *Loaders) keptMergeRequests(ctx context.Context, q *store.MergeRequestQu
 	if fc == nil {
 		return q
 	}
-	all := l.mergeRequests.Load()
-	if all == nil {
-		return q
-	}
-	kept, ok := (*all)[mergeRequestsOf{fc.Field.Field, q.DeploymentID}]
+	all, _ := l.mergeRequests.Load().(map[mergeRequestsOf]*store.MergeRequestQuery)
+	kept, ok := all[mergeRequestsOf{fc.Field.Field, q.DeploymentID}]
 	if ok && sameMergeRequests(kept, q) {
 		return kept
 	}

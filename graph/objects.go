@@ -48,34 +48,27 @@ type collectedKey struct {
 // is then an atomic load, where a read lock's two atomic adds on a word
 // every processor shares cost 5 % of a page of deployments at 32 clients.
 type fieldsMemo struct {
-	mu   sync.Mutex // held by writers
-	kept atomic.Pointer[map[collectedKey][]graphql.CollectedField]
+	mu   sync.Mutex   // held by writers
+	kept atomic.Value // map[collectedKey][]graphql.CollectedField
 	// responseSize is the size of the last response written for the
 	// document (see responseBuffer).
 	responseSize atomic.Int64
 }
 
 func (m *fieldsMemo) get(key collectedKey) ([]graphql.CollectedField, bool) {
-	kept := m.kept.Load()
-	if kept == nil {
-		return nil, false
-	}
-	fields, ok := (*kept)[key]
+	kept, _ := m.kept.Load().(map[collectedKey][]graphql.CollectedField)
+	fields, ok := kept[key]
 	return fields, ok
 }
 
 func (m *fieldsMemo) put(key collectedKey, fields []graphql.CollectedField) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var kept map[collectedKey][]graphql.CollectedField
-	if old := m.kept.Load(); old != nil {
-		kept = maps.Clone(*old)
-	}
-	if kept == nil {
-		kept = make(map[collectedKey][]graphql.CollectedField, 1)
-	}
+	old, _ := m.kept.Load().(map[collectedKey][]graphql.CollectedField)
+	kept := make(map[collectedKey][]graphql.CollectedField, len(old)+1)
+	maps.Copy(kept, old)
 	kept[key] = fields
-	m.kept.Store(&kept)
+	m.kept.Store(kept)
 }
 
 // documentOf is the memo of op's document, nil when op has none.

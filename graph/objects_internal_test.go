@@ -81,10 +81,8 @@ fragment named on Deployment { sha iid }`
 
 // size is how many selection sets m keeps.
 func (m *fieldsMemo) size() int {
-	if kept := m.kept.Load(); kept != nil {
-		return len(*kept)
-	}
-	return 0
+	kept, _ := m.kept.Load().(map[collectedKey][]graphql.CollectedField)
+	return len(kept)
 }
 
 // A memo written by many goroutines at once keeps every entry, and each
