@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,13 +68,10 @@ type Loader[K comparable, V any] struct {
 
 	// known answers the keys already read, by a map lookup: a page's items
 	// look up what the page prefetched, a few hundred lookups, and should
-	// not gather a batch or reset the quiet timer for them. The map is
-	// never changed once published: what a batch read is added to a copy
-	// (a request's loader gets a batch or two), so that a lookup is an
-	// atomic load, where a read lock's two atomic adds on a word both
-	// processors share cost more than the lookup.
-	known   atomic.Value // map[K]V; a map, unlike a pointer to one, is stored without an allocation
-	knownMu sync.Mutex   // held to publish known, and for waiters
+	// not gather a batch or reset the quiet timer for them. A request's
+	// loader gets a batch or two.
+	known   publishedMap[K, V]
+	knownMu sync.Mutex // held for waiters, and to publish known
 	// waiters counts, by key, the goroutines that will wait for its batch
 	// (see await).
 	waiters map[K]int
@@ -251,9 +247,7 @@ func (l *Loader[K, V]) Prime(key K, value V) {
 
 // lookup answers key if it was read before.
 func (l *Loader[K, V]) lookup(key K) (V, bool) {
-	known, _ := l.known.Load().(map[K]V)
-	v, ok := known[key]
-	return v, ok
+	return l.known.get(key)
 }
 
 // remember keeps what a batch read; a key whose read failed is read again
@@ -261,15 +255,13 @@ func (l *Loader[K, V]) lookup(key K) (V, bool) {
 func (l *Loader[K, V]) remember(keys []K, results []*dataloader.Result[V]) {
 	l.knownMu.Lock()
 	defer l.knownMu.Unlock()
-	old, _ := l.known.Load().(map[K]V)
-	known := make(map[K]V, len(old)+len(keys))
-	maps.Copy(known, old)
-	for i, key := range keys {
-		if i < len(results) && results[i] != nil && results[i].Error == nil {
-			known[key] = results[i].Data
+	l.known.add(len(keys), func(known map[K]V) {
+		for i, key := range keys {
+			if i < len(results) && results[i] != nil && results[i].Error == nil {
+				known[key] = results[i].Data
+			}
 		}
-	}
-	l.known.Store(known)
+	})
 }
 
 // woken returns how many goroutines wait for the batch of keys, which is
@@ -451,10 +443,8 @@ type Loaders struct {
 	MergeRequestCounts Loader[*store.MergeRequestQuery, int]
 
 	// mergeRequests keeps the queries pages prefetched, so that their
-	// items load the same keys: a map never changed once published, as
-	// Loader.known is, which every item reads.
-	mergeRequestsMu sync.Mutex   // held to publish mergeRequests
-	mergeRequests   atomic.Value // map[mergeRequestsOf]*store.MergeRequestQuery
+	// items, every one of which reads it, load the same keys.
+	mergeRequests publishedMap[mergeRequestsOf, *store.MergeRequestQuery]
 }
 
 // mergeRequestsOf names the merge requests that one mergeRequests field
@@ -468,20 +458,16 @@ type mergeRequestsOf struct {
 // deployments that it prefetches, and returns the queries kept: a
 // deployment's first.
 func (l *Loaders) keepMergeRequests(field *ast.Field, qs []*store.MergeRequestQuery) []*store.MergeRequestQuery {
-	l.mergeRequestsMu.Lock()
-	defer l.mergeRequestsMu.Unlock()
-	old, _ := l.mergeRequests.Load().(map[mergeRequestsOf]*store.MergeRequestQuery)
-	kept := make(map[mergeRequestsOf]*store.MergeRequestQuery, len(old)+len(qs))
-	maps.Copy(kept, old)
-	for i, q := range qs {
-		at := mergeRequestsOf{field, q.DeploymentID}
-		if k, ok := kept[at]; ok {
-			qs[i] = k
-		} else {
-			kept[at] = q
+	l.mergeRequests.add(len(qs), func(kept map[mergeRequestsOf]*store.MergeRequestQuery) {
+		for i, q := range qs {
+			at := mergeRequestsOf{field, q.DeploymentID}
+			if k, ok := kept[at]; ok {
+				qs[i] = k
+			} else {
+				kept[at] = q
+			}
 		}
-	}
-	l.mergeRequests.Store(kept)
+	})
 	return qs
 }
 
@@ -492,8 +478,7 @@ func (l *Loaders) keptMergeRequests(ctx context.Context, q *store.MergeRequestQu
 	if fc == nil {
 		return q
 	}
-	all, _ := l.mergeRequests.Load().(map[mergeRequestsOf]*store.MergeRequestQuery)
-	kept, ok := all[mergeRequestsOf{fc.Field.Field, q.DeploymentID}]
+	kept, ok := l.mergeRequests.get(mergeRequestsOf{fc.Field.Field, q.DeploymentID})
 	if ok && sameMergeRequests(kept, q) {
 		return kept
 	}

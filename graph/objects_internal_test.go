@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
-	"strconv"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"weak"
@@ -66,7 +66,7 @@ fragment named on Deployment { sha iid }`
 					}
 				}
 			}
-			if own, document := c.own.size(), fieldsOfDocument(doc).size(); own != 2 || document != 2 {
+			if own, document := c.own.kept.size(), fieldsOfDocument(doc).kept.size(); own != 2 || document != 2 {
 				t.Errorf("kept %d selections for the operation and %d for the document, want 2 and 2", own, document)
 			}
 			got := names(c.of(op, withDirectives, deploymentImplementors))
@@ -76,38 +76,6 @@ fragment named on Deployment { sha iid }`
 				t.Errorf("both variable sets collected %v: the test shows nothing", got)
 			}
 		})
-	}
-}
-
-// size is how many selection sets m keeps.
-func (m *fieldsMemo) size() int {
-	kept, _ := m.kept.Load().(map[collectedKey][]graphql.CollectedField)
-	return len(kept)
-}
-
-// A memo written by many goroutines at once keeps every entry, and each
-// reader finds what was put before it read.
-func TestFieldsMemoKeepsConcurrentPuts(t *testing.T) {
-	var m fieldsMemo
-	const writers, each = 8, 50
-	sels := make([]ast.Selection, writers*each)
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				key := collectedKey{sel: &sels[w*each+i], n: i}
-				fields := []graphql.CollectedField{{Field: &ast.Field{Name: strconv.Itoa(w*each + i)}}}
-				m.put(key, fields)
-				if got, ok := m.get(key); !ok || got[0].Name != fields[0].Name {
-					t.Errorf("writer %d lost its entry %d", w, i)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if m.size() != writers*each {
-		t.Errorf("kept %d entries, want %d", m.size(), writers*each)
 	}
 }
 
@@ -350,4 +318,45 @@ func TestResponseBufferFitsTheLastResponse(t *testing.T) {
 		t.Errorf("a response without a document: a buffer of %d bytes, want none", got)
 	}
 	runtime.KeepAlive(doc)
+}
+
+// subfields answers what collecting each field's selection answers; a
+// selection without directives is collected once per document, and one
+// with directives for each operation, by its variables.
+func TestSubfieldsKeptForTheirDocument(t *testing.T) {
+	const query = `query($full: Boolean!) {
+  plain: project(id: "p") { deployments { nodes { iid status } } }
+  directed: project(id: "p") { deployments { nodes { iid status @include(if: $full) } } }
+}`
+	doc, errs := gqlparser.LoadQuery(parsedSchema, query)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	connectionOf := func(i int) []graphql.CollectedField {
+		project := doc.Operations[0].SelectionSet[i].(*ast.Field)
+		deployments := project.SelectionSet[0].(*ast.Field)
+		return []graphql.CollectedField{{Field: deployments, Selections: deployments.SelectionSet}}
+	}
+	names := func(m map[string][]graphql.CollectedField) []string {
+		return slices.Sorted(maps.Keys(m))
+	}
+	nodesOf := func(vars map[string]any, i int) map[string][]graphql.CollectedField {
+		ctx := graphql.WithOperationContext(context.Background(), &graphql.OperationContext{RawQuery: query, Variables: vars, Doc: doc})
+		return subfields(ctx, subfields(ctx, connectionOf(i), "DeploymentConnection")["nodes"], "Deployment")
+	}
+	full, brief := map[string]any{"full": true}, map[string]any{"full": false}
+
+	first, again := nodesOf(full, 0), nodesOf(brief, 0)
+	if got := names(first); !slices.Equal(got, []string{"iid", "status"}) {
+		t.Fatalf("plain: %v", got)
+	}
+	if reflect.ValueOf(first).Pointer() != reflect.ValueOf(again).Pointer() {
+		t.Error("a selection without directives was collected again for the next operation")
+	}
+	if got := names(nodesOf(full, 1)); !slices.Equal(got, []string{"iid", "status"}) {
+		t.Errorf("directed, full: %v", got)
+	}
+	if got := names(nodesOf(brief, 1)); !slices.Equal(got, []string{"iid"}) {
+		t.Errorf("directed, brief: %v (kept from the operation before?)", got)
+	}
 }

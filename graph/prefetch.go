@@ -308,6 +308,7 @@ func awaiting[V any](t dataloader.ThunkMany[V]) func() {
 // connectionNodeFields are the fields the query selects of the nodes of
 // the connection being resolved, by name, through both `nodes` and
 // `edges { node }`, with fragments and @skip/@include applied.
+// IMPORTANT: read the map only (see subfields).
 func connectionNodeFields(ctx context.Context, nodeType string) map[string][]graphql.CollectedField {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -315,25 +316,60 @@ func connectionNodeFields(ctx context.Context, nodeType string) map[string][]gra
 	}
 	connection := subfields(ctx, []graphql.CollectedField{fc.Field}, nodeType+"Connection")
 	nodes := subfields(ctx, connection["nodes"], nodeType)
-	for name, fields := range subfields(ctx, subfields(ctx, connection["edges"], nodeType+"Edge")["node"], nodeType) {
-		nodes[name] = append(nodes[name], fields...)
+	viaEdges := subfields(ctx, subfields(ctx, connection["edges"], nodeType+"Edge")["node"], nodeType)
+	if len(viaEdges) == 0 {
+		return nodes
 	}
-	return nodes
+	both := make(map[string][]graphql.CollectedField, len(nodes)+len(viaEdges))
+	for name, fields := range nodes {
+		both[name] = fields
+	}
+	for name, fields := range viaEdges {
+		both[name] = slices.Concat(both[name], fields)
+	}
+	return both
 }
 
 // subfields are the fields selected under every one of fields, as an object
-// of type typeName, by name.
+// of type typeName, by name. They depend on the query's variables only
+// through directives: those of a document's selections without any are
+// kept with the document, for the next operation on it (as
+// collectedFields keeps an object's fields). IMPORTANT: read the map only.
 func subfields(ctx context.Context, fields []graphql.CollectedField, typeName string) map[string][]graphql.CollectedField {
-	out := map[string][]graphql.CollectedField{}
 	if len(fields) == 0 {
-		return out
+		return nil
 	}
 	opCtx := graphql.GetOperationContext(ctx)
+	key := subfieldsKey{n: len(fields), typeName: typeName}
+	var document *fieldsMemo
+	if opCtx.Doc != nil && len(fields) <= len(key.fields) {
+		for i, f := range fields {
+			key.fields[i] = f.Field
+		}
+		document = fieldsOfDocument(opCtx.Doc)
+		if out, ok := document.subfields.get(key); ok {
+			return out
+		}
+	}
+	out := map[string][]graphql.CollectedField{}
+	directives := false
 	for _, f := range fields {
 		var sel ast.SelectionSet = f.Selections
+		directives = directives || document != nil && hasDirectives(opCtx.Doc, sel, nil)
 		for _, sub := range graphql.CollectFields(opCtx, sel, []string{typeName}) {
 			out[sub.Name] = append(out[sub.Name], sub)
 		}
 	}
+	if document != nil && !directives {
+		document.subfields.add(1, func(m map[subfieldsKey]map[string][]graphql.CollectedField) { m[key] = out })
+	}
 	return out
+}
+
+// subfieldsKey names the fields subfields is asked of (up to two: one
+// name selected twice, merged) and the type.
+type subfieldsKey struct {
+	fields   [2]*ast.Field
+	n        int
+	typeName string
 }
