@@ -215,3 +215,42 @@ func TestDecodedForAllocatesNothing(t *testing.T) {
 		t.Errorf("decodedFor allocates %v times per call, want 0", n)
 	}
 }
+
+// Looking up an environment's last deployment takes no allocation for its
+// keys: a page of 20 environments looks up 20.
+func TestLastDeploymentKeysOnTheStack(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "last.db"), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bktDeployIndex, bktDeployments} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		index, records := tx.Bucket(bktDeployIndex).Cursor(), tx.Bucket(bktDeployments).Cursor()
+		for _, status := range []DeploymentStatus{StatusSuccess, StatusFailed} {
+			lookup := func() {
+				if d, err := lastDeploymentIn(index, records, 7, status); d != nil || err != nil {
+					t.Fatalf("an empty store answered %v, %v", d, err)
+				}
+			}
+			lookup()
+			if n := testing.AllocsPerRun(100, lookup); n != 0 {
+				t.Errorf("%s: %v allocations per lookup, want none", status, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -57,7 +57,12 @@ const (
 const scopeLen = 1 + 8
 
 func projectScope(id int64) []byte { return join([]byte{'p'}, u64(id)) }
-func envScope(id int64) []byte     { return join([]byte{'e'}, u64(id)) }
+func envScope(id int64) []byte     { return appendEnvScope(make([]byte, 0, scopeLen), id) }
+
+// appendEnvScope appends envScope(id) to dst.
+func appendEnvScope(dst []byte, id int64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, 'e'), uint64(id))
+}
 
 // sortKey is d's position in order o.
 func (d *Deployment) sortKey(o DeploymentOrder) []byte { return d.appendSortKey(nil, o) }

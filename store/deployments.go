@@ -343,11 +343,14 @@ func lastDeployment(tx *bolt.Tx, envID int64, status DeploymentStatus) (*Deploym
 // index and one of the deployments, which a batch's lookups share (a new
 // cursor's first seek grows its stack; see also seekValue).
 func lastDeploymentIn(index, records *bolt.Cursor, envID int64, status DeploymentStatus) (*Deployment, error) {
-	partition := join(envScope(envID), []byte{tagByStatus, statusCode(status)})
+	// The keys on the stack: a page of 20 environments looks up 20.
+	var partitionBuf, endBuf [scopeLen + 2]byte
+	tag := byte(tagByStatus)
 	if status == StatusSuccess {
-		partition[scopeLen] = tagByStatusFinished
+		tag = tagByStatusFinished
 	}
-	k := lastBefore(index, prefixEnd(partition))
+	partition := append(appendEnvScope(partitionBuf[:0], envID), tag, statusCode(status))
+	k := lastBefore(index, appendPrefixEnd(endBuf[:0], partition))
 	// A success without a finish time (its time key is nilTime, last) is
 	// never "last".
 	for status == StatusSuccess && k != nil && hasPrefix(k, partition) && string(k[len(partition):len(partition)+8]) == string(nilTime) {

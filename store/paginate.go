@@ -328,12 +328,15 @@ func step(c *bolt.Cursor, up bool) []byte {
 
 // prefixEnd is the smallest key greater than every key with prefix p, or nil
 // when there is none.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
+func prefixEnd(p []byte) []byte { return appendPrefixEnd(nil, p) }
+
+// appendPrefixEnd is prefixEnd(p) appended to dst, or nil.
+func appendPrefixEnd(dst, p []byte) []byte {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] < 0xff {
+			end := append(dst, p[:i+1]...)
+			end[len(end)-1]++
+			return end
 		}
 	}
 	return nil

@@ -191,3 +191,28 @@ func TestEncodeCursorsMatchesEncodeCursor(t *testing.T) {
 		t.Errorf("%v allocations for the cursors of 50 keys, want at most 4", n)
 	}
 }
+
+// The end of a prefix is the smallest key past all of its keys, appended
+// to what the buffer holds; none when every byte is 0xff.
+func TestAppendPrefixEnd(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, want []byte
+	}{
+		{[]byte("e\x00\x01"), []byte("e\x00\x02")},
+		{[]byte("e\x01\xff"), []byte("e\x02")},
+		{[]byte("e\xff\xff"), []byte("f")},
+		{[]byte("\xff\xff"), nil},
+		{nil, nil},
+	} {
+		before := bytes.Clone(tc.prefix)
+		if got := prefixEnd(tc.prefix); !bytes.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("prefixEnd(%q) = %q, want %q", tc.prefix, got, tc.want)
+		}
+		if got := appendPrefixEnd([]byte("kept"), tc.prefix); tc.want != nil && string(got) != "kept"+string(tc.want) {
+			t.Errorf("appendPrefixEnd(kept, %q) = %q", tc.prefix, got)
+		}
+		if !bytes.Equal(tc.prefix, before) {
+			t.Errorf("prefixEnd changed its prefix to %q", tc.prefix)
+		}
+	}
+}
