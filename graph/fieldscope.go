@@ -14,8 +14,9 @@ import (
 // 50 deployments resolves some 400 fields with a resolver, and a list's
 // items one context each (see graph/generate, and listItem).
 //
-// A scope is made by resolveField, which hands it as the context to the
-// field's generated fieldContext_ function: that function fills in the
+// The generated code makes a field's scope and resolves the field in it
+// (resolveField), which hands the scope as the context to the field's
+// generated fieldContext_ function: that function fills in the
 // scope's field context (newFieldContext) instead of allocating one.
 // Until the scope is installed, it answers for its field context as its
 // parent does, as the context handed to fieldContext_ always did.
@@ -35,7 +36,7 @@ type fieldScope struct {
 
 // objectScope is the scope of a field whose value is an object, with the
 // set its object is written in: one allocation where there were two. The
-// generated code resolves such fields with resolveObjectField.
+// generated code resolves such fields in one (newObjectScope).
 type objectScope struct {
 	fieldScope
 	set fieldSet

@@ -111,7 +111,7 @@ func TestResolveFieldAllocatesOneScope(t *testing.T) {
 	for _, tt := range tests {
 		var seen *graphql.FieldContext
 		resolve := func() {
-			resolveField(ctx, oc, tt.field, tt.context,
+			resolveField(newFieldScope(ctx), oc, tt.field, tt.context,
 				func(context.Context) (any, error) { return user, nil },
 				func(ctx context.Context, _ ast.SelectionSet, _ *store.User) graphql.Marshaler {
 					seen = graphql.GetFieldContext(ctx)
@@ -139,12 +139,12 @@ func TestResolveFieldAllocatesOneScope(t *testing.T) {
 		return newFieldSet(ctx, fields)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		resolveObjectField(ctx, oc, userField, userContext, resolveUser, writeUser, true, false)
+		resolveField(newObjectScope(ctx), oc, userField, userContext, resolveUser, writeUser, true, false)
 	}); n != 1 {
 		t.Errorf("an object field and its object: %v allocations, want 1", n)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		resolveField(ctx, oc, userField, userContext, resolveUser, writeUser, true, false)
+		resolveField(newFieldScope(ctx), oc, userField, userContext, resolveUser, writeUser, true, false)
 	}); n != 2 {
 		t.Errorf("a field and an object written in a set of its own: %v allocations, want 2", n)
 	}

@@ -5853,8 +5853,8 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AccessRule_user(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5885,8 +5885,8 @@ func (ec *executionContext) fieldContext_AccessRule_user(ctx context.Context, fi
 }
 
 func (ec *executionContext) _AccessRule_group(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5918,7 +5918,7 @@ func (ec *executionContext) fieldContext_AccessRule_group(ctx context.Context, f
 
 func (ec *executionContext) _AccessRule_accessLevel(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5940,7 +5940,7 @@ func (ec *executionContext) fieldContext_AccessRule_accessLevel(ctx context.Cont
 
 func (ec *executionContext) _AccessRule_description(ctx context.Context, field graphql.CollectedField, obj *store.Rule) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5975,8 +5975,8 @@ func (ec *executionContext) fieldContext_AccessToken_name(ctx context.Context, f
 }
 
 func (ec *executionContext) _AccessToken_user(ctx context.Context, field graphql.CollectedField, obj *store.AccessToken) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6035,8 +6035,8 @@ func (ec *executionContext) fieldContext_AccessToken_revoked(ctx context.Context
 }
 
 func (ec *executionContext) _AddGroupMemberPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.AddGroupMemberPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6067,8 +6067,8 @@ func (ec *executionContext) fieldContext_AddGroupMemberPayload_group(ctx context
 }
 
 func (ec *executionContext) _AddProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.AddProjectMemberPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6099,8 +6099,8 @@ func (ec *executionContext) fieldContext_AddProjectMemberPayload_project(ctx con
 }
 
 func (ec *executionContext) _ApprovalRule_user(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6131,8 +6131,8 @@ func (ec *executionContext) fieldContext_ApprovalRule_user(ctx context.Context, 
 }
 
 func (ec *executionContext) _ApprovalRule_group(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6164,7 +6164,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_group(ctx context.Context,
 
 func (ec *executionContext) _ApprovalRule_accessLevel(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6186,7 +6186,7 @@ func (ec *executionContext) fieldContext_ApprovalRule_accessLevel(ctx context.Co
 
 func (ec *executionContext) _ApprovalRule_accessLevelDescription(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalRule) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6214,8 +6214,8 @@ func (ec *executionContext) fieldContext_ApprovalRule_requiredApprovals(ctx cont
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_user(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6246,8 +6246,8 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_user(ctx context.Co
 }
 
 func (ec *executionContext) _ApprovalRuleSummary_group(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6279,7 +6279,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_group(ctx context.C
 
 func (ec *executionContext) _ApprovalRuleSummary_accessLevel(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6301,7 +6301,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_accessLevel(ctx con
 
 func (ec *executionContext) _ApprovalRuleSummary_accessLevelDescription(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6358,7 +6358,7 @@ func (ec *executionContext) fieldContext_ApprovalRuleSummary_canApprove(ctx cont
 
 func (ec *executionContext) _ApprovalRuleSummary_deploymentApprovals(ctx context.Context, field graphql.CollectedField, obj *store.RuleSummary) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6397,7 +6397,7 @@ func (ec *executionContext) fieldContext_ApprovalSummary_status(ctx context.Cont
 
 func (ec *executionContext) _ApprovalSummary_rules(ctx context.Context, field graphql.CollectedField, obj *store.ApprovalSummary) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6428,8 +6428,8 @@ func (ec *executionContext) fieldContext_ApprovalSummary_rules(ctx context.Conte
 }
 
 func (ec *executionContext) _ApproveDeploymentPayload_approval(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6460,8 +6460,8 @@ func (ec *executionContext) fieldContext_ApproveDeploymentPayload_approval(ctx c
 }
 
 func (ec *executionContext) _ApproveDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.ApproveDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6570,7 +6570,7 @@ func (ec *executionContext) fieldContext_Commit_createdAt(ctx context.Context, f
 
 func (ec *executionContext) _Commit_parentIds(ctx context.Context, field graphql.CollectedField, obj *store.Commit) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6598,8 +6598,8 @@ func (ec *executionContext) fieldContext_CreateAccessTokenPayload_token(ctx cont
 }
 
 func (ec *executionContext) _CreateAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.CreateAccessTokenPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6630,8 +6630,8 @@ func (ec *executionContext) fieldContext_CreateAccessTokenPayload_accessToken(ct
 }
 
 func (ec *executionContext) _CreateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.CreateDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6662,8 +6662,8 @@ func (ec *executionContext) fieldContext_CreateDeploymentPayload_deployment(ctx 
 }
 
 func (ec *executionContext) _CreateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.CreateEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6694,8 +6694,8 @@ func (ec *executionContext) fieldContext_CreateEnvironmentPayload_environment(ct
 }
 
 func (ec *executionContext) _CreateGroupPayload_group(ctx context.Context, field graphql.CollectedField, obj *model.CreateGroupPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6726,8 +6726,8 @@ func (ec *executionContext) fieldContext_CreateGroupPayload_group(ctx context.Co
 }
 
 func (ec *executionContext) _CreateMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *model.CreateMergeRequestPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6758,8 +6758,8 @@ func (ec *executionContext) fieldContext_CreateMergeRequestPayload_mergeRequest(
 }
 
 func (ec *executionContext) _CreateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.CreateProjectPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6790,8 +6790,8 @@ func (ec *executionContext) fieldContext_CreateProjectPayload_project(ctx contex
 }
 
 func (ec *executionContext) _CreateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.CreateUserPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6823,7 +6823,7 @@ func (ec *executionContext) fieldContext_CreateUserPayload_user(ctx context.Cont
 
 func (ec *executionContext) _DeleteDeploymentPayload_deletedDeploymentId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteDeploymentPayload) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6845,7 +6845,7 @@ func (ec *executionContext) fieldContext_DeleteDeploymentPayload_deletedDeployme
 
 func (ec *executionContext) _DeleteEnvironmentPayload_deletedEnvironmentId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteEnvironmentPayload) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6867,7 +6867,7 @@ func (ec *executionContext) fieldContext_DeleteEnvironmentPayload_deletedEnviron
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_scheduledEntries(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6899,7 +6899,7 @@ func (ec *executionContext) fieldContext_DeleteStoppedReviewAppsPayload_schedule
 
 func (ec *executionContext) _DeleteStoppedReviewAppsPayload_unprocessableEntries(ctx context.Context, field graphql.CollectedField, obj *model.DeleteStoppedReviewAppsPayload) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7007,8 +7007,8 @@ func (ec *executionContext) fieldContext_Deployment_finishedAt(ctx context.Conte
 }
 
 func (ec *executionContext) _Deployment_user(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7039,8 +7039,8 @@ func (ec *executionContext) fieldContext_Deployment_user(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Deployment_environment(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7071,8 +7071,8 @@ func (ec *executionContext) fieldContext_Deployment_environment(ctx context.Cont
 }
 
 func (ec *executionContext) _Deployment_project(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7103,8 +7103,8 @@ func (ec *executionContext) fieldContext_Deployment_project(ctx context.Context,
 }
 
 func (ec *executionContext) _Deployment_deployable(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7135,8 +7135,8 @@ func (ec *executionContext) fieldContext_Deployment_deployable(ctx context.Conte
 }
 
 func (ec *executionContext) _Deployment_commit(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7168,7 +7168,7 @@ func (ec *executionContext) fieldContext_Deployment_commit(ctx context.Context, 
 
 func (ec *executionContext) _Deployment_isLastDeployment(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7190,7 +7190,7 @@ func (ec *executionContext) fieldContext_Deployment_isLastDeployment(ctx context
 
 func (ec *executionContext) _Deployment_approvals(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7222,7 +7222,7 @@ func (ec *executionContext) fieldContext_Deployment_approvals(ctx context.Contex
 
 func (ec *executionContext) _Deployment_pendingApprovalCount(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7243,8 +7243,8 @@ func (ec *executionContext) fieldContext_Deployment_pendingApprovalCount(ctx con
 }
 
 func (ec *executionContext) _Deployment_approvalSummary(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7275,8 +7275,8 @@ func (ec *executionContext) fieldContext_Deployment_approvalSummary(ctx context.
 }
 
 func (ec *executionContext) _Deployment_mergeRequests(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7321,8 +7321,8 @@ func (ec *executionContext) fieldContext_Deployment_mergeRequests(ctx context.Co
 }
 
 func (ec *executionContext) _Deployment_userPermissions(ctx context.Context, field graphql.CollectedField, obj *store.Deployment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7353,8 +7353,8 @@ func (ec *executionContext) fieldContext_Deployment_userPermissions(ctx context.
 }
 
 func (ec *executionContext) _DeploymentApproval_user(ctx context.Context, field graphql.CollectedField, obj *store.Approval) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7414,7 +7414,7 @@ func (ec *executionContext) fieldContext_DeploymentApproval_representedAs(ctx co
 
 func (ec *executionContext) _DeploymentConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7436,7 +7436,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_count(ctx context.
 
 func (ec *executionContext) _DeploymentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7468,7 +7468,7 @@ func (ec *executionContext) fieldContext_DeploymentConnection_nodes(ctx context.
 
 func (ec *executionContext) _DeploymentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7499,8 +7499,8 @@ func (ec *executionContext) fieldContext_DeploymentConnection_edges(ctx context.
 }
 
 func (ec *executionContext) _DeploymentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentConnection) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7538,8 +7538,8 @@ func (ec *executionContext) fieldContext_DeploymentEdge_cursor(ctx context.Conte
 }
 
 func (ec *executionContext) _DeploymentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DeploymentEdge) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7578,7 +7578,7 @@ func (ec *executionContext) fieldContext_DeploymentEvent_kind(ctx context.Contex
 
 func (ec *executionContext) _DeploymentEvent_deploymentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7599,8 +7599,8 @@ func (ec *executionContext) fieldContext_DeploymentEvent_deploymentId(ctx contex
 }
 
 func (ec *executionContext) _DeploymentEvent_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7723,7 +7723,7 @@ func (ec *executionContext) fieldContext_Environment_autoDeleteAt(ctx context.Co
 
 func (ec *executionContext) _Environment_enableAdvancedLogsQuerying(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7745,7 +7745,7 @@ func (ec *executionContext) fieldContext_Environment_enableAdvancedLogsQuerying(
 
 func (ec *executionContext) _Environment_logsApiPath(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7767,7 +7767,7 @@ func (ec *executionContext) fieldContext_Environment_logsApiPath(ctx context.Con
 
 func (ec *executionContext) _Environment_folder(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7789,7 +7789,7 @@ func (ec *executionContext) fieldContext_Environment_folder(ctx context.Context,
 
 func (ec *executionContext) _Environment_protected(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7810,8 +7810,8 @@ func (ec *executionContext) fieldContext_Environment_protected(ctx context.Conte
 }
 
 func (ec *executionContext) _Environment_protection(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7842,8 +7842,8 @@ func (ec *executionContext) fieldContext_Environment_protection(ctx context.Cont
 }
 
 func (ec *executionContext) _Environment_lastDeployment(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7888,8 +7888,8 @@ func (ec *executionContext) fieldContext_Environment_lastDeployment(ctx context.
 }
 
 func (ec *executionContext) _Environment_deployments(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7934,8 +7934,8 @@ func (ec *executionContext) fieldContext_Environment_deployments(ctx context.Con
 }
 
 func (ec *executionContext) _Environment_project(ctx context.Context, field graphql.CollectedField, obj *store.Environment) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7967,7 +7967,7 @@ func (ec *executionContext) fieldContext_Environment_project(ctx context.Context
 
 func (ec *executionContext) _EnvironmentConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7989,7 +7989,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_count(ctx context
 
 func (ec *executionContext) _EnvironmentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8021,7 +8021,7 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_nodes(ctx context
 
 func (ec *executionContext) _EnvironmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8052,8 +8052,8 @@ func (ec *executionContext) fieldContext_EnvironmentConnection_edges(ctx context
 }
 
 func (ec *executionContext) _EnvironmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentConnection) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8091,8 +8091,8 @@ func (ec *executionContext) fieldContext_EnvironmentEdge_cursor(ctx context.Cont
 }
 
 func (ec *executionContext) _EnvironmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EnvironmentEdge) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8131,7 +8131,7 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_kind(ctx context.Conte
 
 func (ec *executionContext) _EnvironmentEvent_environmentId(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8152,8 +8152,8 @@ func (ec *executionContext) fieldContext_EnvironmentEvent_environmentId(ctx cont
 }
 
 func (ec *executionContext) _EnvironmentEvent_environment(ctx context.Context, field graphql.CollectedField, obj *store.Event) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8296,8 +8296,8 @@ func (ec *executionContext) fieldContext_Job_webUrl(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Job_user(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8328,8 +8328,8 @@ func (ec *executionContext) fieldContext_Job_user(ctx context.Context, field gra
 }
 
 func (ec *executionContext) _Job_commit(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8360,8 +8360,8 @@ func (ec *executionContext) fieldContext_Job_commit(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Job_pipeline(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8393,7 +8393,7 @@ func (ec *executionContext) fieldContext_Job_pipeline(ctx context.Context, field
 
 func (ec *executionContext) _Job_artifacts(ctx context.Context, field graphql.CollectedField, obj *store.Job) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8459,8 +8459,8 @@ func (ec *executionContext) fieldContext_JobArtifact_fileFormat(ctx context.Cont
 }
 
 func (ec *executionContext) _LinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.LinkMergeRequestsPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8491,8 +8491,8 @@ func (ec *executionContext) fieldContext_LinkMergeRequestsPayload_deployment(ctx
 }
 
 func (ec *executionContext) _MergeMergeRequestPayload_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *model.MergeMergeRequestPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8572,8 +8572,8 @@ func (ec *executionContext) fieldContext_MergeRequest_targetBranch(ctx context.C
 }
 
 func (ec *executionContext) _MergeRequest_author(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8605,7 +8605,7 @@ func (ec *executionContext) fieldContext_MergeRequest_author(ctx context.Context
 
 func (ec *executionContext) _MergeRequest_labels(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8668,8 +8668,8 @@ func (ec *executionContext) fieldContext_MergeRequest_webUrl(ctx context.Context
 }
 
 func (ec *executionContext) _MergeRequest_project(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8700,8 +8700,8 @@ func (ec *executionContext) fieldContext_MergeRequest_project(ctx context.Contex
 }
 
 func (ec *executionContext) _MergeRequest_deployments(ctx context.Context, field graphql.CollectedField, obj *store.MergeRequest) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8747,7 +8747,7 @@ func (ec *executionContext) fieldContext_MergeRequest_deployments(ctx context.Co
 
 func (ec *executionContext) _MergeRequestConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8769,7 +8769,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_count(ctx contex
 
 func (ec *executionContext) _MergeRequestConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8801,7 +8801,7 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_nodes(ctx contex
 
 func (ec *executionContext) _MergeRequestConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8832,8 +8832,8 @@ func (ec *executionContext) fieldContext_MergeRequestConnection_edges(ctx contex
 }
 
 func (ec *executionContext) _MergeRequestConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestConnection) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8871,8 +8871,8 @@ func (ec *executionContext) fieldContext_MergeRequestEdge_cursor(ctx context.Con
 }
 
 func (ec *executionContext) _MergeRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MergeRequestEdge) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8903,8 +8903,8 @@ func (ec *executionContext) fieldContext_MergeRequestEdge_node(ctx context.Conte
 }
 
 func (ec *executionContext) _Mutation_createEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8949,8 +8949,8 @@ func (ec *executionContext) fieldContext_Mutation_createEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_updateEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8995,8 +8995,8 @@ func (ec *executionContext) fieldContext_Mutation_updateEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_stopEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9041,8 +9041,8 @@ func (ec *executionContext) fieldContext_Mutation_stopEnvironment(ctx context.Co
 }
 
 func (ec *executionContext) _Mutation_deleteEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9087,8 +9087,8 @@ func (ec *executionContext) fieldContext_Mutation_deleteEnvironment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_stopStaleEnvironments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9133,8 +9133,8 @@ func (ec *executionContext) fieldContext_Mutation_stopStaleEnvironments(ctx cont
 }
 
 func (ec *executionContext) _Mutation_deleteStoppedReviewApps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9179,8 +9179,8 @@ func (ec *executionContext) fieldContext_Mutation_deleteStoppedReviewApps(ctx co
 }
 
 func (ec *executionContext) _Mutation_createDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9225,8 +9225,8 @@ func (ec *executionContext) fieldContext_Mutation_createDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_updateDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9271,8 +9271,8 @@ func (ec *executionContext) fieldContext_Mutation_updateDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_deleteDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9317,8 +9317,8 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeployment(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_approveDeployment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9363,8 +9363,8 @@ func (ec *executionContext) fieldContext_Mutation_approveDeployment(ctx context.
 }
 
 func (ec *executionContext) _Mutation_protectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9409,8 +9409,8 @@ func (ec *executionContext) fieldContext_Mutation_protectEnvironment(ctx context
 }
 
 func (ec *executionContext) _Mutation_unprotectEnvironment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9455,8 +9455,8 @@ func (ec *executionContext) fieldContext_Mutation_unprotectEnvironment(ctx conte
 }
 
 func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9501,8 +9501,8 @@ func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_createMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9547,8 +9547,8 @@ func (ec *executionContext) fieldContext_Mutation_createMergeRequest(ctx context
 }
 
 func (ec *executionContext) _Mutation_mergeMergeRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9593,8 +9593,8 @@ func (ec *executionContext) fieldContext_Mutation_mergeMergeRequest(ctx context.
 }
 
 func (ec *executionContext) _Mutation_linkMergeRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9639,8 +9639,8 @@ func (ec *executionContext) fieldContext_Mutation_linkMergeRequests(ctx context.
 }
 
 func (ec *executionContext) _Mutation_unlinkMergeRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9685,8 +9685,8 @@ func (ec *executionContext) fieldContext_Mutation_unlinkMergeRequests(ctx contex
 }
 
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9731,8 +9731,8 @@ func (ec *executionContext) fieldContext_Mutation_createUser(ctx context.Context
 }
 
 func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9777,8 +9777,8 @@ func (ec *executionContext) fieldContext_Mutation_updateUser(ctx context.Context
 }
 
 func (ec *executionContext) _Mutation_createAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9823,8 +9823,8 @@ func (ec *executionContext) fieldContext_Mutation_createAccessToken(ctx context.
 }
 
 func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9869,8 +9869,8 @@ func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(ctx context.
 }
 
 func (ec *executionContext) _Mutation_createGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9915,8 +9915,8 @@ func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Contex
 }
 
 func (ec *executionContext) _Mutation_addGroupMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9961,8 +9961,8 @@ func (ec *executionContext) fieldContext_Mutation_addGroupMember(ctx context.Con
 }
 
 func (ec *executionContext) _Mutation_createProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10007,8 +10007,8 @@ func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Cont
 }
 
 func (ec *executionContext) _Mutation_addProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10053,8 +10053,8 @@ func (ec *executionContext) fieldContext_Mutation_addProjectMember(ctx context.C
 }
 
 func (ec *executionContext) _Mutation_removeProjectMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10176,8 +10176,8 @@ func (ec *executionContext) fieldContext_Pipeline_webUrl(ctx context.Context, fi
 }
 
 func (ec *executionContext) _Pipeline_project(ctx context.Context, field graphql.CollectedField, obj *store.Pipeline) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10265,7 +10265,7 @@ func (ec *executionContext) fieldContext_Project_allowSelfApproval(ctx context.C
 
 func (ec *executionContext) _Project_currentUserAccessLevel(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10286,8 +10286,8 @@ func (ec *executionContext) fieldContext_Project_currentUserAccessLevel(ctx cont
 }
 
 func (ec *executionContext) _Project_environment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10332,8 +10332,8 @@ func (ec *executionContext) fieldContext_Project_environment(ctx context.Context
 }
 
 func (ec *executionContext) _Project_environments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10378,8 +10378,8 @@ func (ec *executionContext) fieldContext_Project_environments(ctx context.Contex
 }
 
 func (ec *executionContext) _Project_deployment(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10424,8 +10424,8 @@ func (ec *executionContext) fieldContext_Project_deployment(ctx context.Context,
 }
 
 func (ec *executionContext) _Project_deployments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10470,8 +10470,8 @@ func (ec *executionContext) fieldContext_Project_deployments(ctx context.Context
 }
 
 func (ec *executionContext) _Project_mergeRequest(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10516,8 +10516,8 @@ func (ec *executionContext) fieldContext_Project_mergeRequest(ctx context.Contex
 }
 
 func (ec *executionContext) _Project_mergeRequests(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10563,7 +10563,7 @@ func (ec *executionContext) fieldContext_Project_mergeRequests(ctx context.Conte
 
 func (ec *executionContext) _Project_protectedEnvironments(ctx context.Context, field graphql.CollectedField, obj *store.Project) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10595,7 +10595,7 @@ func (ec *executionContext) fieldContext_Project_protectedEnvironments(ctx conte
 
 func (ec *executionContext) _ProjectConnection_count(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10617,7 +10617,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_count(ctx context.Con
 
 func (ec *executionContext) _ProjectConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10649,7 +10649,7 @@ func (ec *executionContext) fieldContext_ProjectConnection_nodes(ctx context.Con
 
 func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10680,8 +10680,8 @@ func (ec *executionContext) fieldContext_ProjectConnection_edges(ctx context.Con
 }
 
 func (ec *executionContext) _ProjectConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ProjectConnection) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10719,8 +10719,8 @@ func (ec *executionContext) fieldContext_ProjectEdge_cursor(ctx context.Context,
 }
 
 func (ec *executionContext) _ProjectEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ProjectEdge) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10751,8 +10751,8 @@ func (ec *executionContext) fieldContext_ProjectEdge_node(ctx context.Context, f
 }
 
 func (ec *executionContext) _ProtectEnvironmentPayload_protectedEnvironment(ctx context.Context, field graphql.CollectedField, obj *model.ProtectEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10791,7 +10791,7 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_name(ctx context.C
 
 func (ec *executionContext) _ProtectedEnvironment_deployAccessLevels(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10823,7 +10823,7 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_deployAccessLevels
 
 func (ec *executionContext) _ProtectedEnvironment_approvalRules(ctx context.Context, field graphql.CollectedField, obj *store.ProtectedEnvironment) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10854,8 +10854,8 @@ func (ec *executionContext) fieldContext_ProtectedEnvironment_approvalRules(ctx 
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10901,7 +10901,7 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 
 func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10946,8 +10946,8 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query_currentUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10978,8 +10978,8 @@ func (ec *executionContext) fieldContext_Query_currentUser(ctx context.Context, 
 }
 
 func (ec *executionContext) _Query_project(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11024,8 +11024,8 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 }
 
 func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11070,8 +11070,8 @@ func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, fie
 }
 
 func (ec *executionContext) _Query_user(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11116,8 +11116,8 @@ func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field g
 }
 
 func (ec *executionContext) _Query_group(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11162,8 +11162,8 @@ func (ec *executionContext) fieldContext_Query_group(ctx context.Context, field 
 }
 
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11208,8 +11208,8 @@ func (ec *executionContext) fieldContext_Query___type(ctx context.Context, field
 }
 
 func (ec *executionContext) _Query___schema(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11240,8 +11240,8 @@ func (ec *executionContext) fieldContext_Query___schema(ctx context.Context, fie
 }
 
 func (ec *executionContext) _RemoveProjectMemberPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.RemoveProjectMemberPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11272,8 +11272,8 @@ func (ec *executionContext) fieldContext_RemoveProjectMemberPayload_project(ctx 
 }
 
 func (ec *executionContext) _RevokeAccessTokenPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.RevokeAccessTokenPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11304,8 +11304,8 @@ func (ec *executionContext) fieldContext_RevokeAccessTokenPayload_accessToken(ct
 }
 
 func (ec *executionContext) _StopEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.StopEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11344,7 +11344,7 @@ func (ec *executionContext) fieldContext_StopStaleEnvironmentsPayload_message(ct
 
 func (ec *executionContext) _StopStaleEnvironmentsPayload_environments(ctx context.Context, field graphql.CollectedField, obj *model.StopStaleEnvironmentsPayload) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11469,8 +11469,8 @@ func (ec *executionContext) fieldContext_Subscription_environmentEvents(ctx cont
 }
 
 func (ec *executionContext) _UnlinkMergeRequestsPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UnlinkMergeRequestsPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11508,8 +11508,8 @@ func (ec *executionContext) fieldContext_UnprotectEnvironmentPayload_name(ctx co
 }
 
 func (ec *executionContext) _UpdateDeploymentPayload_deployment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateDeploymentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11540,8 +11540,8 @@ func (ec *executionContext) fieldContext_UpdateDeploymentPayload_deployment(ctx 
 }
 
 func (ec *executionContext) _UpdateEnvironmentPayload_environment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateEnvironmentPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11572,8 +11572,8 @@ func (ec *executionContext) fieldContext_UpdateEnvironmentPayload_environment(ct
 }
 
 func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11604,8 +11604,8 @@ func (ec *executionContext) fieldContext_UpdateProjectPayload_project(ctx contex
 }
 
 func (ec *executionContext) _UpdateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.UpdateUserPayload) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11749,7 +11749,7 @@ func (ec *executionContext) fieldContext___Directive_name(ctx context.Context, f
 
 func (ec *executionContext) ___Directive_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11778,7 +11778,7 @@ func (ec *executionContext) fieldContext___Directive_isRepeatable(ctx context.Co
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11800,7 +11800,7 @@ func (ec *executionContext) fieldContext___Directive_locations(ctx context.Conte
 
 func (ec *executionContext) ___Directive_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11852,7 +11852,7 @@ func (ec *executionContext) fieldContext___EnumValue_name(ctx context.Context, f
 
 func (ec *executionContext) ___EnumValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11874,7 +11874,7 @@ func (ec *executionContext) fieldContext___EnumValue_description(ctx context.Con
 
 func (ec *executionContext) ___EnumValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11896,7 +11896,7 @@ func (ec *executionContext) fieldContext___EnumValue_isDeprecated(ctx context.Co
 
 func (ec *executionContext) ___EnumValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11925,7 +11925,7 @@ func (ec *executionContext) fieldContext___Field_name(ctx context.Context, field
 
 func (ec *executionContext) ___Field_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11947,7 +11947,7 @@ func (ec *executionContext) fieldContext___Field_description(ctx context.Context
 
 func (ec *executionContext) ___Field_args(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11991,8 +11991,8 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12024,7 +12024,7 @@ func (ec *executionContext) fieldContext___Field_type(ctx context.Context, field
 
 func (ec *executionContext) ___Field_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12046,7 +12046,7 @@ func (ec *executionContext) fieldContext___Field_isDeprecated(ctx context.Contex
 
 func (ec *executionContext) ___Field_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12075,7 +12075,7 @@ func (ec *executionContext) fieldContext___InputValue_name(ctx context.Context, 
 
 func (ec *executionContext) ___InputValue_description(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12096,8 +12096,8 @@ func (ec *executionContext) fieldContext___InputValue_description(ctx context.Co
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12136,7 +12136,7 @@ func (ec *executionContext) fieldContext___InputValue_defaultValue(ctx context.C
 
 func (ec *executionContext) ___InputValue_isDeprecated(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12158,7 +12158,7 @@ func (ec *executionContext) fieldContext___InputValue_isDeprecated(ctx context.C
 
 func (ec *executionContext) ___InputValue_deprecationReason(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12180,7 +12180,7 @@ func (ec *executionContext) fieldContext___InputValue_deprecationReason(ctx cont
 
 func (ec *executionContext) ___Schema_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12202,7 +12202,7 @@ func (ec *executionContext) fieldContext___Schema_description(ctx context.Contex
 
 func (ec *executionContext) ___Schema_types(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12233,8 +12233,8 @@ func (ec *executionContext) fieldContext___Schema_types(ctx context.Context, fie
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12265,8 +12265,8 @@ func (ec *executionContext) fieldContext___Schema_queryType(ctx context.Context,
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12297,8 +12297,8 @@ func (ec *executionContext) fieldContext___Schema_mutationType(ctx context.Conte
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12330,7 +12330,7 @@ func (ec *executionContext) fieldContext___Schema_subscriptionType(ctx context.C
 
 func (ec *executionContext) ___Schema_directives(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12362,7 +12362,7 @@ func (ec *executionContext) fieldContext___Schema_directives(ctx context.Context
 
 func (ec *executionContext) ___Type_kind(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12384,7 +12384,7 @@ func (ec *executionContext) fieldContext___Type_kind(ctx context.Context, field 
 
 func (ec *executionContext) ___Type_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12406,7 +12406,7 @@ func (ec *executionContext) fieldContext___Type_name(ctx context.Context, field 
 
 func (ec *executionContext) ___Type_description(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12428,7 +12428,7 @@ func (ec *executionContext) fieldContext___Type_description(ctx context.Context,
 
 func (ec *executionContext) ___Type_specifiedByURL(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12450,7 +12450,7 @@ func (ec *executionContext) fieldContext___Type_specifiedByURL(ctx context.Conte
 
 func (ec *executionContext) ___Type_fields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12496,7 +12496,7 @@ func (ec *executionContext) fieldContext___Type_fields(ctx context.Context, fiel
 
 func (ec *executionContext) ___Type_interfaces(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12528,7 +12528,7 @@ func (ec *executionContext) fieldContext___Type_interfaces(ctx context.Context, 
 
 func (ec *executionContext) ___Type_possibleTypes(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12560,7 +12560,7 @@ func (ec *executionContext) fieldContext___Type_possibleTypes(ctx context.Contex
 
 func (ec *executionContext) ___Type_enumValues(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12606,7 +12606,7 @@ func (ec *executionContext) fieldContext___Type_enumValues(ctx context.Context, 
 
 func (ec *executionContext) ___Type_inputFields(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12637,8 +12637,8 @@ func (ec *executionContext) fieldContext___Type_inputFields(ctx context.Context,
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	return resolveObjectField(
-		ctx,
+	return resolveField(
+		newObjectScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12670,7 +12670,7 @@ func (ec *executionContext) fieldContext___Type_ofType(ctx context.Context, fiel
 
 func (ec *executionContext) ___Type_isOneOf(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
 	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

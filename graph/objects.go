@@ -229,41 +229,12 @@ func (s *fieldSet) MarshalGQL(w io.Writer) {
 // NewHandler refuses: the resolver is called directly, where gqlgen wraps
 // it in a closure over it and the context (which then escape, three
 // allocations for every field that has a resolver). Everything else is
-// as gqlgen does it: the field's context (in a fieldScope), the panic
-// guard, the errors and what a null in a non-null field makes of its
-// parent.
+// as gqlgen does it: the field's context, the panic guard, the errors and
+// what a null in a non-null field makes of its parent. The field resolves
+// in scope, made under its parent's context (newFieldScope, or
+// newObjectScope for a field whose value is an object), which its
+// generated fieldContext_ function fills in.
 func resolveField[T any](
-	ctx context.Context,
-	oc *graphql.OperationContext,
-	field graphql.CollectedField,
-	initializeFieldContext func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error),
-	fieldResolver func(ctx context.Context) (any, error),
-	marshal func(ctx context.Context, sel ast.SelectionSet, v T) graphql.Marshaler,
-	recoverFromPanic bool,
-	nonNull bool,
-) (ret graphql.Marshaler) {
-	return resolveFieldIn(newFieldScope(ctx), oc, field, initializeFieldContext, fieldResolver, marshal, recoverFromPanic, nonNull)
-}
-
-// resolveObjectField is resolveField for a field whose value is an object
-// (not a list): its scope holds the set the object is written in.
-func resolveObjectField[T any](
-	ctx context.Context,
-	oc *graphql.OperationContext,
-	field graphql.CollectedField,
-	initializeFieldContext func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error),
-	fieldResolver func(ctx context.Context) (any, error),
-	marshal func(ctx context.Context, sel ast.SelectionSet, v T) graphql.Marshaler,
-	recoverFromPanic bool,
-	nonNull bool,
-) (ret graphql.Marshaler) {
-	return resolveFieldIn(newObjectScope(ctx), oc, field, initializeFieldContext, fieldResolver, marshal, recoverFromPanic, nonNull)
-}
-
-// resolveFieldIn resolves a field in scope, its field's, which its
-// generated fieldContext_ function fills in: the field's context and the
-// context carrying it are one allocation (see fieldScope).
-func resolveFieldIn[T any](
 	scope *fieldScope,
 	oc *graphql.OperationContext,
 	field graphql.CollectedField,

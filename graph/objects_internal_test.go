@@ -244,7 +244,7 @@ func TestResolveFieldIsGqlgens(t *testing.T) {
 					fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
 					resolver func(context.Context) (any, error),
 					marshal func(context.Context, ast.SelectionSet, string) graphql.Marshaler) graphql.Marshaler {
-					return resolveField(ctx, oc, field, fieldContext, resolver, marshal, true, tc.nonNull)
+					return resolveField(newFieldScope(ctx), oc, field, fieldContext, resolver, marshal, true, tc.nonNull)
 				})
 				want, wantErrs := run(func(ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
 					fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -321,9 +322,7 @@ func connectionNodeFields(ctx context.Context, nodeType string) map[string][]gra
 		return nodes
 	}
 	both := make(map[string][]graphql.CollectedField, len(nodes)+len(viaEdges))
-	for name, fields := range nodes {
-		both[name] = fields
-	}
+	maps.Copy(both, nodes)
 	for name, fields := range viaEdges {
 		both[name] = slices.Concat(both[name], fields)
 	}

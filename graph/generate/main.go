@@ -77,9 +77,8 @@
 // closure of its Child function, and a context value), four for a field
 // with arguments. A Child function (for field middleware, which the
 // handler has none of) makes what it needs when called rather than
-// closing over it. A field whose value is an object is resolved by
-// resolveObjectField, whose scope also holds the set the object is
-// written in (objectScope).
+// closing over it. A field whose value is an object is resolved in an
+// objectScope, which also holds the set the object is written in.
 package main
 
 import (
@@ -217,7 +216,7 @@ var rewrites = []rewrite{{
 `),
 	every: "graphql.ResolveField(",
 	replacement: `	return resolveField(
-		ctx,
+		newFieldScope(ctx),
 		ec.OperationContext,
 		field,
 $1`,
@@ -228,21 +227,15 @@ $1`,
 	replacement: `out := newFieldSet(ctx, fields)`,
 }, {
 	// A field whose value is an object (not a list) is resolved in a scope
-	// that holds the set its object is written in (resolveObjectField).
+	// that holds the set its object is written in (newObjectScope).
 	find: regexp.MustCompile(`\treturn resolveField\(
-(		ctx,
-		ec\.OperationContext,
-		field,
-		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
-			return ec\.fieldContext_\w+\(ctx, field\)
-		\},
-		func\(ctx context\.Context\) \(any, error\) \{
-(?:			[^\n]*\n)+		\},
+		newFieldScope\(ctx\),
+(` + fieldContextArgs + `(?:			[^\n]*\n)+		\},
 		func\(ctx context\.Context, selections ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{
 			return ec\.(marshal[\pL\pN_]+)\(ctx, selections, v\)
 )`),
 	only:        func(code []byte, m []string) bool { return writesObject(code, m[2]) },
-	replacement: "\treturn resolveObjectField(\n$1",
+	replacement: "\treturn resolveField(\n\t\tnewObjectScope(ctx),\n$1",
 }, {
 	// The items of a list run on goroutines that keep their grown stacks.
 	find:        regexp.MustCompile(regexp.QuoteMeta(`graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, `)),
@@ -321,6 +314,17 @@ $1`,
 	replacement: `args, err := newExecutionContext(nil, e, nil).$1(ctx, rawArgs)`,
 }}
 
+// fieldContextArgs matches the arguments of a generated call that resolves
+// a field after its context: the operation, the field, the function that
+// makes its field context, and the first line of its resolver.
+const fieldContextArgs = `		ec\.OperationContext,
+		field,
+		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
+			return ec\.fieldContext_\w+\(ctx, field\)
+		\},
+		func\(ctx context\.Context\) \(any, error\) \{
+`
+
 // structFieldRead matches gqlgen's resolution of a field that reads a
 // struct field of its object, given the patterns of the function's name,
 // the object's type, the value's type and its marshaler's name; the
@@ -329,13 +333,7 @@ func structFieldRead(name, obj, value, marshaler string) *regexp.Regexp {
 	return regexp.MustCompile(`func \(ec \*executionContext\) ` + name + `\(ctx context\.Context, field graphql\.CollectedField, obj ` + obj + `\) \(ret graphql\.Marshaler\) \{
 	return graphql\.ResolveField\(
 		ctx,
-		ec\.OperationContext,
-		field,
-		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
-			return ec\.fieldContext_\w+\(ctx, field\)
-		\},
-		func\(ctx context\.Context\) \(any, error\) \{
-			return obj\.(\w+), nil
+` + fieldContextArgs + `			return obj\.(\w+), nil
 		\},
 		nil,
 		func\(ctx context\.Context, selections ast\.SelectionSet, v ` + value + `\) graphql\.Marshaler \{
