@@ -15,6 +15,7 @@ type ctxKey int
 const (
 	viewerKey ctxKey = iota
 	operationKey
+	listItemKey
 )
 
 // WithViewer records who is asking.

@@ -32,6 +32,8 @@ type fieldScope struct {
 	// (objectScope, and a list's items): its marshaler takes it
 	// (newFieldSet) rather than allocating one.
 	spare *fieldSet
+	// item is the list item whose scope this is, if it is one's.
+	item *listItem
 }
 
 // objectScope is the scope of a field whose value is an object, with the
@@ -51,8 +53,8 @@ const (
 )
 
 // Value answers graphql.GetFieldContext with the scope's field context once
-// installed, operationOf with the operation, and every other key as the
-// parent does.
+// installed, operationOf with the operation, itemIn with the list item
+// whose scope it is, and every other key as the parent does.
 func (s *fieldScope) Value(key any) any {
 	switch key {
 	case fieldContextKey:
@@ -62,6 +64,10 @@ func (s *fieldScope) Value(key any) any {
 	case operationKey:
 		if s.op != nil {
 			return s.op
+		}
+	case listItemKey:
+		if s.item != nil {
+			return s.item
 		}
 	}
 	return s.Context.Value(key)

@@ -10,50 +10,57 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
-// marshalItems is graphql.MarshalSliceConcurrently (without a worker limit,
-// with the panic handler) run on itemWorkers: the items of a list are
-// marshalled side by side, so that their lookups share dataloader batches
-// (see Loader.Load), each in a FieldContext with its index.
+// marshalItems is graphql.MarshalSliceConcurrently (with the panic
+// handler) for lists whose items' lookups share dataloader batches (see
+// Loader.Load), each item in a FieldContext with its index.
 //
-// A new goroutine per item starts with a small stack and grows it, a copy
-// at a time, through gqlgen's deep calls: about a seventh of the CPU of a
-// page of 50 deployments. The pool's goroutines keep the stacks they grew.
+// The items are shared among itemRunners goroutines, the calling one and
+// goroutines of itemWorkers, each taking the next item not yet taken once
+// done with one: a goroutine per item only queued each behind the other
+// requests' goroutines, and a page's items mostly find what they read
+// prefetched (see prefetchDeployments). An item that waits, for a loader's
+// batch or for a list of its own, first hands the items not yet taken to
+// another goroutine (see handOff), so every item of a level that looks
+// something up joins the level's batch before it is sent, as when every
+// item had a goroutine from the start.
 func marshalItems(ctx context.Context, length int, marshalElement func(ctx context.Context, i int) graphql.Marshaler) graphql.Array {
 	ret := make(graphql.Array, length)
 	if length == 0 {
 		return ret
 	}
-	l := &itemList{ret: ret, marshalElement: marshalElement}
-	items := make([]listItem, length)
 	op := operationIn(ctx)
-	for i := range items {
-		items[i].list, items[i].index = l, i
-		items[i].scope.Context, items[i].scope.op = ctx, op
-		items[i].scope.spare = &items[i].set
-		items[i].scope.fc.Index = &items[i].index
+	l := &itemList{ret: ret, marshalElement: marshalElement, op: op, items: make([]listItem, length), parent: itemIn(ctx)}
+	for i := range l.items {
+		it := &l.items[i]
+		it.list, it.index = l, i
+		it.scope.Context, it.scope.op, it.scope.item = ctx, op, it
+		it.scope.spare = &it.set
+		it.scope.fc.Index = &it.index
 	}
-	if length == 1 {
-		items[0].marshal()
-	} else {
-		// The items resolve and this goroutine waits for them (see
-		// operation.pause), counted in that order, so that the count
-		// cannot reach zero while an item is still to start. The last item
-		// to end hands its count to this goroutine, which it wakes.
-		l.op = op
-		l.op.resume(length)
-		l.wg.Add(length)
-		l.running.Store(int64(length))
-		for i := range items {
-			itemWorkers.run(&items[i])
-		}
-		l.op.pause()
-		l.wg.Wait()
+	l.marshalling.Store(1)
+	for range min(itemRunners, length) - 1 {
+		l.handOn()
 	}
+	l.take(true)
+	// Items handed on may still be running: this goroutine waits for them
+	// (see operation.pause), and the last of them to end hands its count
+	// to it, rather than pausing, before waking it.
+	if l.marshalling.Add(-1) != 0 {
+		handOffAbove(l.parent)
+		op.pause()
+	}
+	l.helpers.Wait()
 	if l.failed.Load() {
 		return nil
 	}
 	return ret
 }
+
+// itemRunners is how many goroutines take a list's items from the start:
+// twice the processors, as many as queries run at once (see queryTurns),
+// so that a list's items are spread over the processors, and interleave
+// with the other queries' as they take turns on them.
+var itemRunners = DefaultMaxRunningQueries()
 
 // emptyList is every empty list's value: the generated list marshalers
 // return it rather than run marshalItems for no items.
@@ -69,28 +76,83 @@ type itemList struct {
 	ret            graphql.Array
 	marshalElement func(ctx context.Context, i int) graphql.Marshaler
 	op             *operation
-	wg             sync.WaitGroup
-	running        atomic.Int64 // items not yet ended
-	failed         atomic.Bool
+	items          []listItem
+	parent         *listItem    // the item the list is part of, if any
+	next           atomic.Int64 // the first item not yet taken
+	// marshalling counts the goroutines taking the list's items: the one
+	// that marshals the list, and those its items handed on to.
+	marshalling atomic.Int64
+	helpers     sync.WaitGroup // the goroutines items were handed on to
+	failed      atomic.Bool
 }
 
-// listItem is one item of an itemList, and its job for itemWorkers.
+// listItem is one item of an itemList.
 type listItem struct {
 	list  *itemList
 	index int
-	scope fieldScope // the item's field context, with its index
-	set   fieldSet   // the item's object, when it is one
+	// byCaller: taken by the goroutine that marshals its list (which
+	// marshals the list's parent item too), not by one handed the list.
+	byCaller bool
+	scope    fieldScope // the item's field context, with its index
+	set      fieldSet   // the item's object, when it is one
 }
 
-func (it *listItem) run() {
-	l := it.list
-	defer l.wg.Done()
-	defer func() {
-		if l.running.Add(-1) > 0 {
-			l.op.pause()
+// take marshals the items not yet taken, one after another; byCaller tells
+// whether this goroutine is the one that marshals the list.
+func (l *itemList) take(byCaller bool) {
+	for {
+		i := l.next.Add(1) - 1
+		if i >= int64(len(l.items)) {
+			return
 		}
-	}()
-	it.marshal()
+		it := &l.items[i]
+		it.byCaller = byCaller
+		it.marshal()
+	}
+}
+
+// run is the job of a goroutine handed the items not yet taken.
+func (l *itemList) run() {
+	defer l.helpers.Done()
+	l.take(false)
+	if l.marshalling.Add(-1) > 0 {
+		l.op.pause()
+	}
+}
+
+// handOn hands the items not yet taken, if any are left, to a goroutine of
+// itemWorkers: the goroutine that was taking them is about to wait.
+func (l *itemList) handOn() {
+	if l.next.Load() >= int64(len(l.items)) {
+		return
+	}
+	l.helpers.Add(1)
+	l.marshalling.Add(1)
+	l.op.resume(1) // counted before this goroutine pauses (see operation.pause)
+	itemWorkers.run(l)
+}
+
+// handOff is called by a goroutine about to wait while resolving the field
+// of ctx: the items it would have taken next, of the list ctx is in and of
+// the lists around that one which it marshals, are handed on, so that
+// they do not wait for it.
+func handOff(ctx context.Context) { handOffAbove(itemIn(ctx)) }
+
+// handOffAbove does handOff for the goroutine that runs item it.
+func handOffAbove(it *listItem) {
+	for ; it != nil; it = it.list.parent {
+		it.list.handOn()
+		if !it.byCaller {
+			return // the lists around it are another goroutine's
+		}
+	}
+}
+
+// itemIn returns the list item whose field ctx resolves (at any depth), or
+// nil outside lists.
+func itemIn(ctx context.Context) *listItem {
+	it, _ := ctx.Value(listItemKey).(*listItem)
+	return it
 }
 
 // marshal marshals the item in a field context with its index; a panic
@@ -110,8 +172,8 @@ func (it *listItem) marshal() {
 // itemWorkers run the items of lists for every request.
 var itemWorkers = workerPool{jobs: make(chan job), idle: 5 * time.Second}
 
-// job is work for a workerPool: a list's item is one as it is (see
-// listItem), with nothing allocated to wrap it. A nil job ends the worker
+// job is work for a workerPool: a list's items handed on are one as they
+// are (see itemList), with nothing allocated to wrap them. A nil job ends the worker
 // that takes it.
 type job interface{ run() }
 

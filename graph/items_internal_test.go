@@ -19,8 +19,8 @@ import (
 )
 
 // marshalItems marshals every item at its index, each in a field context
-// with that index, side by side; a panicking item makes the list null and
-// is reported as an error.
+// with that index, side by side once they wait (see handOff); a panicking
+// item makes the list null and is reported as an error.
 func TestMarshalItems(t *testing.T) {
 	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter,
 		func(ctx context.Context, err any) error { return errors.New("internal system error") })
@@ -30,6 +30,7 @@ func TestMarshalItems(t *testing.T) {
 		started.Add(n)
 		got := marshalItems(ctx, n, func(ctx context.Context, i int) graphql.Marshaler {
 			if n > 1 {
+				handOff(ctx)
 				started.Done()
 				started.Wait()
 			}
@@ -299,5 +300,111 @@ func TestEmptyListsAllocateNothing(t *testing.T) {
 	statuses.MarshalGQL(&out)
 	if out.String() != `["SUCCESS","FAILED"]` {
 		t.Errorf("a list of two statuses wrote %s", out.String())
+	}
+}
+
+// Items that do not wait are taken by at most twice as many goroutines as
+// there are processors (itemRunners), the calling one among them, however
+// long the list: not a goroutine each.
+func TestItemsShareFewGoroutines(t *testing.T) {
+	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, graphql.DefaultRecover)
+	const n = 200
+	var mu sync.Mutex
+	ran := map[string]int{} // goroutine → items it marshalled
+	marshalItems(ctx, n, func(ctx context.Context, _ int) graphql.Marshaler {
+		mu.Lock()
+		ran[goroutineOf()]++
+		mu.Unlock()
+		// Busy a while, without waiting, as an item is: time for other
+		// goroutines to start on the other processors.
+		for start := time.Now(); time.Since(start) < 20*time.Microsecond; {
+		}
+		return graphql.Null
+	})
+	total := 0
+	for _, items := range ran {
+		total += items
+	}
+	if total != n {
+		t.Fatalf("%d items marshalled, want %d", total, n)
+	}
+	if most := 2 * runtime.GOMAXPROCS(0); len(ran) > most {
+		t.Errorf("%d items that never wait ran on %d goroutines, want at most %d", n, len(ran), most)
+	}
+}
+
+// goroutineOf names the calling goroutine ("goroutine 7").
+func goroutineOf() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	return string(bytes.Fields(buf)[1])
+}
+
+// Every item of a level that waits for a loader joins one batch, sent when
+// the last of them waits, whatever the number of items and however deep
+// the lists: an item about to wait hands the items not yet taken, of its
+// list and of the lists around it, to another goroutine.
+func TestWaitingItemsHandTheRestOn(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		outer, inner int // inner 0: the outer items look up themselves
+	}{
+		{"one level", 60, 0},
+		{"nested lists", 12, 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, graphql.DefaultRecover)
+			q := &quietTimer{}
+			var (
+				mu      sync.Mutex
+				batches []int
+			)
+			l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+				mu.Lock()
+				batches = append(batches, len(keys))
+				mu.Unlock()
+				out := make([]*dataloader.Result[int], len(keys))
+				for i, k := range keys {
+					out[i] = &dataloader.Result[int]{Data: k}
+				}
+				return out
+			})
+			ctx = WithOperation(ctx, func() *Loaders { return &Loaders{quiet: q} })
+			loadersFrom(ctx)
+			quiet, wait := BatchQuiet, BatchWait
+			BatchQuiet, BatchWait = time.Hour, time.Hour // only the count can send a batch
+			t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
+
+			lookUp := func(ctx context.Context, key int) graphql.Marshaler {
+				if v, err := l.Load(ctx, key)(); err != nil || v != key {
+					t.Errorf("key %d loaded %v, %v", key, v, err)
+				}
+				return graphql.Null
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				marshalItems(ctx, tc.outer, func(ctx context.Context, i int) graphql.Marshaler {
+					if tc.inner == 0 {
+						return lookUp(ctx, i)
+					}
+					return marshalItems(ctx, tc.inner, func(ctx context.Context, j int) graphql.Marshaler {
+						return lookUp(ctx, i*tc.inner+j)
+					})
+				})
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the items' batch was not sent: some item never began")
+			}
+			want := tc.outer * max(tc.inner, 1)
+			if len(batches) != 1 || batches[0] != want {
+				t.Errorf("the items' keys were read in batches of %v, want one of %d", batches, want)
+			}
+			if got := operationOf(ctx).busy.Load(); got != 1 {
+				t.Errorf("after the lists, %d goroutines counted as resolving, want 1", got)
+			}
+		})
 	}
 }

@@ -25,9 +25,9 @@ import (
 // lookup of the request has arrived for BatchQuiet, or BatchWait after its
 // first key at the latest.
 //
-// gqlgen resolves a list's items in goroutines, so the keys of one level
-// arrive over a span that grows with the page (milliseconds on two cores
-// for a page of 50 under load). A fixed wait either splits that level into
+// A list's items are resolved by a few goroutines (see marshalItems), so
+// the keys of one level arrive over a span that grows with the page
+// (milliseconds on two cores for a page of 50 under load). A fixed wait either splits that level into
 // several reads or, long enough to cover it, adds its full length to every
 // level. Waiting for a quiet moment dispatches as soon as the level's items
 // are all waiting, whatever the page size; the dataloader library's
@@ -116,6 +116,7 @@ func (l *Loader[K, V]) joinBatch(ctx context.Context, key K) dataloader.Thunk[V]
 	l.gathering()
 	op := operationOf(ctx)
 	return func() (V, error) {
+		handOff(ctx)
 		op.pause() // counted again when key's batch is read (see woken)
 		return thunk()
 	}
@@ -163,11 +164,15 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) dataloader.ThunkM
 	}
 	// A goroutine waiting here stays counted as resolving (see
 	// operation.pause): its keys may fall in several batches, so it is sent
-	// at the quiet moment.
+	// at the quiet moment. It hands its list's items on (see handOff) all
+	// the same, so that theirs join.
 	if gathered {
 		l.gathering()
 	}
 	return func() ([]V, []error) {
+		if gathered {
+			handOff(ctx)
+		}
 		values, errs := slices.Clone(known), make([]error, len(keys))
 		for i, thunk := range thunks {
 			if thunk != nil {
