@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -312,6 +313,12 @@ func (p *serverProcess) wait(t testing.TB, limit time.Duration) error {
 
 // TestMain removes the server binary the operations tests built.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests check, at every read of a kept record, that no reader
+	// changed it; the benchmarks measure reads as served.
+	if flag.Lookup("test.bench").Value.String() == "" {
+		store.CheckSharedRecords()
+	}
 	code := m.Run()
 	if binaryDir != "" {
 		os.RemoveAll(binaryDir)

@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -17,15 +19,18 @@ import (
 // and is decoded anew; equal bytes decode to equal records, whichever
 // store or transaction they come from.
 //
-// Records given out are shallow copies of the kept one: callers may set
-// their fields, but not write through their pointers or into their slices
-// (nothing does: records are changed by replacing fields). Write
-// transactions, which change what they read, use it only for records
-// without slices or maps, where a change can only be the replacement of a
-// field: nothing of theirs is appended to or changed in place.
+// Records given out to read transactions are the kept ones, shared by
+// every reader: nothing may change a record it read, in place or through
+// its pointers and slices (nothing does: readers build what they answer
+// anew, and writers change the copies their write transactions read).
+// CheckSharedRecords has the tests check it on every read. Write
+// transactions, which change what they read, get shallow copies, and use
+// the cache only for records without slices or maps, where a change can
+// only be the replacement of a field: nothing of theirs is appended to or
+// changed in place.
 type decoded[T any] struct {
 	mu    sync.Mutex
-	byID  map[int64]decodedRecord[T]
+	byID  map[int64]*decodedRecord[T]
 	bytes int // of the kept records' stored forms
 	// inWrites: T holds no slice or map, so write transactions use it.
 	inWrites bool
@@ -57,7 +62,7 @@ func decodedFor[T any](bucket []byte) *decoded[T] {
 		return c.(*decoded[T])
 	}
 	c, _ := decodedCaches.LoadOrStore(decodedKey{string(bucket), record}, &decoded[T]{
-		byID:     map[int64]decodedRecord[T]{},
+		byID:     map[int64]*decodedRecord[T]{},
 		inWrites: !sharesBacking(record, nil),
 	})
 	return c.(*decoded[T])
@@ -97,13 +102,17 @@ type encodedExactly interface {
 	encodesExactly() bool
 }
 
-// get returns a copy of the record with id if it was decoded from stored.
-func (c *decoded[T]) get(id int64, stored []byte) (*T, bool) {
+// get returns the record with id if it was decoded from stored: the kept
+// one when shared (for a read transaction), else a copy.
+func (c *decoded[T]) get(id int64, stored []byte, shared bool) (*T, bool) {
 	c.mu.Lock()
 	r, ok := c.byID[id]
 	c.mu.Unlock()
 	if !ok || !bytes.Equal(r.stored, stored) {
 		return nil, false
+	}
+	if shared {
+		return &r.value, true
 	}
 	v := r.value
 	return &v, true
@@ -116,7 +125,7 @@ func (c *decoded[T]) put(id int64, stored []byte, v *T) {
 	if len(stored) > decodedLimit/64 {
 		return
 	}
-	r := decodedRecord[T]{stored: bytes.Clone(stored), value: *v}
+	r := &decodedRecord[T]{stored: bytes.Clone(stored), value: *v}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.byID[id]; ok {
@@ -131,4 +140,27 @@ func (c *decoded[T]) put(id int64, stored []byte, v *T) {
 	}
 	c.byID[id] = r
 	c.bytes += len(r.stored)
+}
+
+// checkShared: every read of a kept record checks that it is still what
+// its stored bytes decode to (see CheckSharedRecords).
+var checkShared atomic.Bool
+
+// CheckSharedRecords makes every read of a kept record, from now on, check
+// that no reader changed it: records read are shared by every later
+// reader (see decoded), so a reader that changed one would change what
+// others read. For tests, which would otherwise not notice: each read
+// decodes the record again.
+func CheckSharedRecords() { checkShared.Store(true) }
+
+// unchanged panics if v, the kept record with id in bucket, is no longer
+// what stored decodes to.
+func unchanged[T any](bucket []byte, id int64, stored []byte, v *T) {
+	var fresh T
+	if err := decodeRecord(bucket, u64(id), stored, &fresh); err != nil {
+		panic(err)
+	}
+	if !reflect.DeepEqual(*v, fresh) {
+		panic(fmt.Sprintf("store: a reader changed the record %s/%d, which every reader shares: %+v, stored as %+v", bucket, id, *v, fresh))
+	}
 }

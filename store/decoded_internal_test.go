@@ -10,6 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// The store's tests check, at every read of a kept record, that no reader
+// changed it (see CheckSharedRecords).
+func init() { CheckSharedRecords() }
+
 type decodedProbe struct {
 	Name string  `json:"name"`
 	Note *string `json:"note,omitempty"`
@@ -88,11 +92,17 @@ func testDecodedRecordsFollowTheirBytes[P any](t *testing.T, newP func(name stri
 	if got := read(false); *name(got) != "first" || kept() != 1 {
 		t.Fatalf("read %+v and kept %d records, want first and one", got, kept())
 	}
-	// What a caller does to its copy stays with it.
-	mine := read(false)
-	*name(mine) = "changed by a caller"
-	if got := read(false); *name(got) != "first" {
-		t.Fatalf("after a caller changed its copy, read %q, want first", *name(got))
+	// Read transactions share the kept record; a write transaction's
+	// change to its copy stays with it.
+	if a, b := read(false), read(false); a != b {
+		t.Fatal("two read transactions got records of their own, want the kept one")
+	}
+	if writesKeep == 1 {
+		mine := read(true)
+		*name(mine) = "changed by a writer"
+		if got := read(false); *name(got) != "first" {
+			t.Fatalf("after a writer changed its copy, read %q, want first", *name(got))
+		}
 	}
 	put("second")
 	if got := read(false); *name(got) != "second" {
@@ -184,7 +194,7 @@ func TestDeploymentsEncodeExactly(t *testing.T) {
 
 // The records kept per bucket stay within decodedLimit bytes.
 func TestDecodedKeepsWithinItsLimit(t *testing.T) {
-	c := &decoded[decodedProbe]{byID: map[int64]decodedRecord[decodedProbe]{}}
+	c := &decoded[decodedProbe]{byID: map[int64]*decodedRecord[decodedProbe]{}}
 	stored := make([]byte, 1000)
 	for id := range int64(3 * decodedLimit / len(stored)) {
 		c.put(id, stored, &decodedProbe{Name: "x"})
@@ -203,7 +213,7 @@ func TestDecodedKeepsWithinItsLimit(t *testing.T) {
 		t.Errorf("kept records hold %d bytes, counted %d", total, c.bytes)
 	}
 	c.put(0, make([]byte, decodedLimit), &decodedProbe{})
-	if _, ok := c.get(0, make([]byte, decodedLimit)); ok {
+	if _, ok := c.get(0, make([]byte, decodedLimit), true); ok {
 		t.Error("a record larger than a 64th of the limit was kept")
 	}
 }
@@ -252,5 +262,51 @@ func TestLastDeploymentKeysOnTheStack(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With CheckSharedRecords, a reader that changes a record it read, which
+// every later reader shares, is caught at the next read.
+func TestSharedRecordsChangedAreCaught(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "shared.db"), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bucket := []byte("shared-probe")
+	decodedCaches.Delete(decodedKey{string(bucket), reflect.TypeFor[decodedProbe]()})
+	data, _ := json.Marshal(decodedProbe{Name: "kept"})
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(1), data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (got *decodedProbe, caught any) {
+		defer func() { caught = recover() }()
+		err := db.View(func(tx *bolt.Tx) error {
+			var err error
+			got, err = getByIDIn[decodedProbe](tx.Bucket(bucket).Cursor(), bucket, 1)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, nil
+	}
+	was := checkShared.Load()
+	CheckSharedRecords()
+	t.Cleanup(func() { checkShared.Store(was) })
+	read() // decoded, and kept
+	shared, caught := read()
+	if caught != nil {
+		t.Fatalf("an unchanged record was reported changed: %v", caught)
+	}
+	shared.Name = "changed by a reader"
+	if _, caught := read(); caught == nil {
+		t.Fatal("a reader changed a shared record, and the next read did not notice")
 	}
 }

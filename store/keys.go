@@ -149,9 +149,13 @@ func getByIDIn[T any](records *bolt.Cursor, bucket []byte, id int64) (*T, error)
 		return nil, nil
 	}
 	var cache *decoded[T]
-	if c := decodedFor[T](bucket); c.inWrites || !records.Bucket().Writable() {
+	shared := !records.Bucket().Writable()
+	if c := decodedFor[T](bucket); c.inWrites || shared {
 		cache = c
-		if v, ok := cache.get(id, stored); ok {
+		if v, ok := cache.get(id, stored, shared); ok {
+			if shared && checkShared.Load() {
+				unchanged(bucket, id, stored, v)
+			}
 			return v, nil
 		}
 	}
