@@ -1980,6 +1980,7 @@ func (w *importWriter) commit() error {
 	}
 	tx := w.tx
 	w.tx, w.n = nil, 0
+	defer w.s.countWrite(tx)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -1989,6 +1990,7 @@ func (w *importWriter) commit() error {
 func (w *importWriter) rollback() {
 	if w.tx != nil {
 		_ = w.tx.Rollback()
+		w.s.countWrite(w.tx)
 		w.tx, w.n = nil, 0
 	}
 }

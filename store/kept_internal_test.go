@@ -54,3 +54,28 @@ func TestKeptWritesCountCommits(t *testing.T) {
 		}
 	}
 }
+
+// bbolt keeps no statistics of its own, which would take a lock at the end
+// of every read transaction; the store counts what its write transactions
+// write, rolled back or committed (CommitStats).
+func TestWriteStatsKeptByTheStore(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "deploygraph.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	before := s.CommitStats()
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put([]byte("probe"), []byte("1")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.view(func(*bolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.db.Stats().TxN; got != 0 {
+		t.Errorf("bbolt counted %d read transactions: its statistics are on", got)
+	}
+	after := s.CommitStats()
+	if after.PageWrites <= before.PageWrites || after.SyncTime <= before.SyncTime {
+		t.Errorf("a commit left the store's counts at %+v (before %+v)", after, before)
+	}
+}

@@ -123,6 +123,11 @@ type Store struct {
 	now     func() time.Time
 	onTx    txHook
 	reads   atomic.Int64
+	// written counts what the write transactions wrote (see countWrite).
+	written struct {
+		pages            atomic.Int64
+		spillNs, writeNs atomic.Int64
+	}
 	// keptWrites counts the commits that wrote to keptBuckets; signIns and
 	// projectPaths hold answers read from them (see kept.go).
 	keptWrites   atomic.Uint64
@@ -157,6 +162,11 @@ func Open(path string, opts Options) (*Store, error) {
 		NoFreelistSync: false,
 		// Room to grow before the first remap, which waits for every reader.
 		InitialMmapSize: 256 << 20,
+		// bbolt's statistics take a lock and add some twenty counters at
+		// the end of every read transaction, of which a page of
+		// deployments opens several; the write transactions' counts that
+		// CommitStats reports are kept by the store (countWrite).
+		NoStatistics: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -227,7 +237,7 @@ type CommitStats struct {
 	// GroupedWrites the writes they held.
 	GroupCommits, GroupedWrites uint64
 	// PageWrites counts the pages written to the file by every write
-	// transaction, its meta page included.
+	// transaction since the store opened, its meta page included.
 	PageWrites int64
 	// SpillTime is the time spent turning changed nodes into pages,
 	// SyncTime the time spent writing them and the meta page, each
@@ -237,14 +247,22 @@ type CommitStats struct {
 
 // CommitStats reports the commits so far.
 func (s *Store) CommitStats() CommitStats {
-	tx := s.db.Stats().TxStats
 	return CommitStats{
 		GroupCommits:  s.commits.commits.Load(),
 		GroupedWrites: s.commits.committed.Load(),
-		PageWrites:    tx.GetWrite(),
-		SpillTime:     tx.GetSpillTime(),
-		SyncTime:      tx.GetWriteTime(),
+		PageWrites:    s.written.pages.Load(),
+		SpillTime:     time.Duration(s.written.spillNs.Load()),
+		SyncTime:      time.Duration(s.written.writeNs.Load()),
 	}
+}
+
+// countWrite adds what the write transaction tx, ended, wrote to the
+// counts CommitStats reports.
+func (s *Store) countWrite(tx *bolt.Tx) {
+	st := tx.Stats()
+	s.written.pages.Add(st.GetWrite())
+	s.written.spillNs.Add(int64(st.GetSpillTime()))
+	s.written.writeNs.Add(int64(st.GetWriteTime()))
 }
 
 // Ping checks that the store answers.
@@ -276,7 +294,14 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 // once it commits.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.onTx.run(TxWrite, func() error {
+		var written *bolt.Tx
+		defer func() {
+			if written != nil {
+				s.countWrite(written)
+			}
+		}()
 		return s.db.Update(func(tx *bolt.Tx) error {
+			written = tx
 			s.beginWrite(tx)
 			return fn(tx)
 		})
