@@ -29,7 +29,7 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 		return ret
 	}
 	op := operationIn(ctx)
-	l := &itemList{ret: ret, marshalElement: marshalElement, op: op, items: make([]listItem, length), parent: itemIn(ctx)}
+	l := &itemList{ret: ret, marshalElement: marshalElement, op: op, items: make([]listItem, length)}
 	for i := range l.items {
 		it := &l.items[i]
 		it.list, it.index = l, i
@@ -46,7 +46,7 @@ func marshalItems(ctx context.Context, length int, marshalElement func(ctx conte
 	// (see operation.pause), and the last of them to end hands its count
 	// to it, rather than pausing, before waking it.
 	if l.marshalling.Add(-1) != 0 {
-		handOffAbove(l.parent)
+		handOffAbove(l.parent())
 		op.pause()
 	}
 	l.helpers.Wait()
@@ -77,7 +77,6 @@ type itemList struct {
 	marshalElement func(ctx context.Context, i int) graphql.Marshaler
 	op             *operation
 	items          []listItem
-	parent         *listItem    // the item the list is part of, if any
 	next           atomic.Int64 // the first item not yet taken
 	// marshalling counts the goroutines taking the list's items: the one
 	// that marshals the list, and those its items handed on to.
@@ -132,6 +131,11 @@ func (l *itemList) handOn() {
 	itemWorkers.run(l)
 }
 
+// parent is the item the list is part of, if any, looked up from the
+// list's context when a goroutine taking its items is about to wait,
+// rather than by every list up front.
+func (l *itemList) parent() *listItem { return itemIn(l.items[0].scope.Context) }
+
 // handOff is called by a goroutine about to wait while resolving the field
 // of ctx: the items it would have taken next, of the list ctx is in and of
 // the lists around that one which it marshals, are handed on, so that
@@ -140,7 +144,7 @@ func handOff(ctx context.Context) { handOffAbove(itemIn(ctx)) }
 
 // handOffAbove does handOff for the goroutine that runs item it.
 func handOffAbove(it *listItem) {
-	for ; it != nil; it = it.list.parent {
+	for ; it != nil; it = it.list.parent() {
 		it.list.handOn()
 		if !it.byCaller {
 			return // the lists around it are another goroutine's

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -187,22 +188,8 @@ var _ io.Writer = (*bytesWriter)(nil)
 func TestOperationCountsWhoResolves(t *testing.T) {
 	ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter,
 		func(ctx context.Context, err any) error { return errors.New("internal system error") })
-	q := &quietTimer{}
-	var batches sync.Map // batch size → seen
-	l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
-		batches.Store(len(keys), true)
-		out := make([]*dataloader.Result[int], len(keys))
-		for i, k := range keys {
-			out[i] = &dataloader.Result[int]{Data: k}
-		}
-		return out
-	})
-	ctx = WithOperation(ctx, func() *Loaders { return &Loaders{quiet: q} })
+	ctx, l, batches := countedOperation(t, ctx)
 	op := operationOf(ctx)
-	loadersFrom(ctx)
-	quiet, wait := BatchQuiet, BatchWait
-	BatchQuiet, BatchWait = time.Hour, time.Hour // only the count can send the batch
-	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
 
 	done := make(chan struct{})
 	go func() {
@@ -217,8 +204,8 @@ func TestOperationCountsWhoResolves(t *testing.T) {
 	if got := op.busy.Load(); got != 1 {
 		t.Fatalf("after the lists, %d goroutines counted as resolving, want 1", got)
 	}
-	if _, ok := batches.Load(4); !ok {
-		t.Error("the four items' keys were not read in one batch")
+	if got := batches(); !slices.Equal(got, []int{4}) {
+		t.Errorf("the four items' keys were read in batches of %v, want one of 4", got)
 	}
 }
 
@@ -353,28 +340,7 @@ func TestWaitingItemsHandTheRestOn(t *testing.T) {
 		{"nested lists", 12, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, graphql.DefaultRecover)
-			q := &quietTimer{}
-			var (
-				mu      sync.Mutex
-				batches []int
-			)
-			l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
-				mu.Lock()
-				batches = append(batches, len(keys))
-				mu.Unlock()
-				out := make([]*dataloader.Result[int], len(keys))
-				for i, k := range keys {
-					out[i] = &dataloader.Result[int]{Data: k}
-				}
-				return out
-			})
-			ctx = WithOperation(ctx, func() *Loaders { return &Loaders{quiet: q} })
-			loadersFrom(ctx)
-			quiet, wait := BatchQuiet, BatchWait
-			BatchQuiet, BatchWait = time.Hour, time.Hour // only the count can send a batch
-			t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
-
+			ctx, l, batches := countedOperation(t, graphql.WithResponseContext(context.Background(), graphql.DefaultErrorPresenter, graphql.DefaultRecover))
 			lookUp := func(ctx context.Context, key int) graphql.Marshaler {
 				if v, err := l.Load(ctx, key)(); err != nil || v != key {
 					t.Errorf("key %d loaded %v, %v", key, v, err)
@@ -399,12 +365,42 @@ func TestWaitingItemsHandTheRestOn(t *testing.T) {
 				t.Fatal("the items' batch was not sent: some item never began")
 			}
 			want := tc.outer * max(tc.inner, 1)
-			if len(batches) != 1 || batches[0] != want {
-				t.Errorf("the items' keys were read in batches of %v, want one of %d", batches, want)
+			if got := batches(); !slices.Equal(got, []int{want}) {
+				t.Errorf("the items' keys were read in batches of %v, want one of %d", got, want)
 			}
 			if got := operationOf(ctx).busy.Load(); got != 1 {
 				t.Errorf("after the lists, %d goroutines counted as resolving, want 1", got)
 			}
 		})
+	}
+}
+
+// countedOperation starts an operation under ctx whose batches only its
+// count of the goroutines that resolve sends (see batchTimersOff), with a
+// loader that answers each int key with itself; batches returns the sizes
+// of the batches it read, in order.
+func countedOperation(t *testing.T, ctx context.Context) (_ context.Context, _ *Loader[int, int], batches func() []int) {
+	q := &quietTimer{}
+	var (
+		mu    sync.Mutex
+		sizes []int
+	)
+	l := newLoader(q, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
+		mu.Lock()
+		sizes = append(sizes, len(keys))
+		mu.Unlock()
+		out := make([]*dataloader.Result[int], len(keys))
+		for i, k := range keys {
+			out[i] = &dataloader.Result[int]{Data: k}
+		}
+		return out
+	})
+	ctx = WithOperation(ctx, func() *Loaders { return &Loaders{quiet: q} })
+	loadersFrom(ctx)
+	batchTimersOff(t)
+	return ctx, l, func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sizes)
 	}
 }

@@ -27,11 +27,12 @@ import (
 //
 // A list's items are resolved by a few goroutines (see marshalItems), so
 // the keys of one level arrive over a span that grows with the page
-// (milliseconds on two cores for a page of 50 under load). A fixed wait either splits that level into
-// several reads or, long enough to cover it, adds its full length to every
-// level. Waiting for a quiet moment dispatches as soon as the level's items
-// are all waiting, whatever the page size; the dataloader library's
-// default of 16 ms would add 16 ms to every nesting level.
+// (milliseconds on two cores for a page of 50 under load). A fixed wait
+// either splits that level into several reads or, long enough to cover
+// it, adds its full length to every level. Waiting for a quiet moment
+// dispatches as soon as the level's items are all waiting, whatever the
+// page size; the dataloader library's default of 16 ms would add 16 ms to
+// every nesting level.
 var (
 	BatchQuiet = 200 * time.Microsecond
 	BatchWait  = 10 * time.Millisecond

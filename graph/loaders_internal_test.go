@@ -106,9 +106,7 @@ func TestLoaderReadsAtOnceOutsideLists(t *testing.T) {
 		t.Fatal("a lookup outside lists gathered a batch")
 	}
 
-	quiet, wait := BatchQuiet, BatchWait
-	BatchQuiet, BatchWait = time.Hour, time.Hour // sent by flush only
-	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
+	batchTimersOff(t) // sent by flush only
 	item := 0
 	inItem := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &item})
 	one := l.Load(inItem, 6)
@@ -202,9 +200,7 @@ func TestListBatchPanicFailsItsKeys(t *testing.T) {
 // A key of a list asked for again while its batch is being read waits for
 // that batch: it is not read a second time.
 func TestListLookupJoinsTheBatchBeingRead(t *testing.T) {
-	quiet, wait := BatchQuiet, BatchWait
-	BatchQuiet, BatchWait = time.Hour, time.Hour // sent by flush only
-	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
+	batchTimersOff(t) // sent by flush only
 	release := make(chan struct{})
 	var reads atomic.Int64
 	l := newLoader(&quietTimer{}, "probe", func(_ context.Context, keys []int) []*dataloader.Result[int] {
@@ -327,6 +323,15 @@ func TestLoaderAllocations(t *testing.T) {
 	if many-one > 16 {
 		t.Errorf("a batch of 256 keys: %v allocations, one of 1 key: %v; want at most 16 more", many, one)
 	}
+}
+
+// batchTimersOff sets BatchQuiet and BatchWait past the test's end: only a
+// flush, or the operation's count of the goroutines that resolve, sends a
+// batch.
+func batchTimersOff(t *testing.T) {
+	quiet, wait := BatchQuiet, BatchWait
+	BatchQuiet, BatchWait = time.Hour, time.Hour
+	t.Cleanup(func() { BatchQuiet, BatchWait = quiet, wait })
 }
 
 // newLoader is a loader of its own that reads through fetch, for tests.

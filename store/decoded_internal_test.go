@@ -43,43 +43,10 @@ func TestDecodedRecordsFollowTheirBytes(t *testing.T) {
 // made by newP and named through name, of which a write transaction keeps
 // writesKeep when it reads one first.
 func testDecodedRecordsFollowTheirBytes[P any](t *testing.T, newP func(name string) *P, name func(*P) *string, writesKeep int) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "decoded.db"), 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	bucket := []byte("decoded-probe")
-	decodedCaches.Delete(decodedKey{string(bucket), reflect.TypeFor[P]()}) // a cache of its own
-	put := func(name string) {
-		t.Helper()
-		data, _ := json.Marshal(newP(name))
-		if err := db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(bucket)
-			if err != nil {
-				return err
-			}
-			return b.Put(u64(1), data)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func(writable bool) *P {
-		t.Helper()
-		var got *P
-		run := db.View
-		if writable {
-			run = db.Update
-		}
-		if err := run(func(tx *bolt.Tx) error {
-			var err error
-			got, err = getByIDIn[P](tx.Bucket(bucket).Cursor(), bucket, 1)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
-	cache := decodedFor[P](bucket)
+	probe := newRecordProbe[P](t, "decoded-probe")
+	put := func(name string) { probe.put(newP(name)) }
+	read := probe.read
+	cache := decodedFor[P](probe.bucket)
 	kept := func() int {
 		cache.mu.Lock()
 		defer cache.mu.Unlock()
@@ -268,34 +235,11 @@ func TestLastDeploymentKeysOnTheStack(t *testing.T) {
 // With CheckSharedRecords, a reader that changes a record it read, which
 // every later reader shares, is caught at the next read.
 func TestSharedRecordsChangedAreCaught(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "shared.db"), 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	bucket := []byte("shared-probe")
-	decodedCaches.Delete(decodedKey{string(bucket), reflect.TypeFor[decodedProbe]()})
-	data, _ := json.Marshal(decodedProbe{Name: "kept"})
-	if err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.Put(u64(1), data)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	probe := newRecordProbe[decodedProbe](t, "shared-probe")
+	probe.put(&decodedProbe{Name: "kept"})
 	read := func() (got *decodedProbe, caught any) {
 		defer func() { caught = recover() }()
-		err := db.View(func(tx *bolt.Tx) error {
-			var err error
-			got, err = getByIDIn[decodedProbe](tx.Bucket(bucket).Cursor(), bucket, 1)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got, nil
+		return probe.read(false), nil
 	}
 	was := checkShared.Load()
 	CheckSharedRecords()
@@ -309,4 +253,55 @@ func TestSharedRecordsChangedAreCaught(t *testing.T) {
 	if _, caught := read(); caught == nil {
 		t.Fatal("a reader changed a shared record, and the next read did not notice")
 	}
+}
+
+// recordProbe is a bucket of one record of type P, id 1, in a file of its
+// own, read through a decoded cache of its own.
+type recordProbe[P any] struct {
+	t      *testing.T
+	db     *bolt.DB
+	bucket []byte
+}
+
+func newRecordProbe[P any](t *testing.T, bucket string) *recordProbe[P] {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), bucket+".db"), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	decodedCaches.Delete(decodedKey{bucket, reflect.TypeFor[P]()})
+	return &recordProbe[P]{t: t, db: db, bucket: []byte(bucket)}
+}
+
+// put stores v as the record.
+func (p *recordProbe[P]) put(v *P) {
+	p.t.Helper()
+	data, _ := json.Marshal(v)
+	if err := p.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(p.bucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(1), data)
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// read reads the record in a read transaction, or a write one.
+func (p *recordProbe[P]) read(writable bool) *P {
+	p.t.Helper()
+	var got *P
+	run := p.db.View
+	if writable {
+		run = p.db.Update
+	}
+	if err := run(func(tx *bolt.Tx) error {
+		var err error
+		got, err = getByIDIn[P](tx.Bucket(p.bucket).Cursor(), p.bucket, 1)
+		return err
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	return got
 }
