@@ -4,10 +4,12 @@ package main
 // 6.3 "List", lastDeployment, isLastDeployment; 6.5 MergeRequest.deployments).
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -891,4 +893,86 @@ func TestE2EDeploymentLookups(t *testing.T) {
 			t.Errorf("merge request 35 (fixture: deployment 17): got %v, want [17]", p.IDs)
 		}
 	})
+}
+
+// Ensure that a query answers from one state of the store: a deployment
+// committed while the query runs, after its first read, is in neither the
+// page's count nor its nodes, and the next query has it in both.
+func TestQueryReadsOneState(t *testing.T) {
+	var (
+		srv      *testServer
+		armed    atomic.Bool
+		midQuery = make(chan error, 1)
+	)
+	// The store's hook hears of each read as it ends: the armed query's
+	// first read commits a deployment before the query goes on.
+	onTx := func(kind string, _ time.Duration, _ error) {
+		if kind == store.TxRead && armed.CompareAndSwap(true, false) {
+			ctx := context.Background()
+			maintainer := must(srv.store.Users(ctx, []int64{userMaintainer}))[0]
+			_, err := srv.store.CreateDeployment(ctx, store.Viewer{User: maintainer}, store.NewDeployment{
+				ProjectID: 1, Environment: "staging", SHA: sha(999), Ref: "main", Status: store.StatusRunning,
+			})
+			midQuery <- err
+		}
+	}
+	dir := t.TempDir()
+	srv, _ = openServer(t, config{
+		db: filepath.Join(dir, "deploygraph.db"), adminToken: rootToken,
+		importFile: writeDoc(t, dir, "import.json", fixtureDoc(12)),
+	}, store.Options{OnTx: onTx})
+	token := srv.tokenFor(t, userMaintainer)
+	const q = `{ project(id: "acme/app") { deployments(first: 100) { count nodes { id } } } }`
+	page := func() (count int, ids []string) {
+		data := srv.mustQuery(t, token, q, nil)
+		for _, n := range list(data, "project.deployments.nodes") {
+			ids = append(ids, n.(map[string]any)["id"].(string))
+		}
+		return int(data["project"].(map[string]any)["deployments"].(map[string]any)["count"].(float64)), ids
+	}
+
+	// Twice first (the first use of a token records it), so that the
+	// token and the project's path are answered from what the store keeps:
+	// the armed query's first read is then one of its own.
+	page()
+	count, ids := page()
+	armed.Store(true)
+	gotCount, gotIDs := page()
+	select {
+	case err := <-midQuery:
+		if err != nil {
+			t.Fatalf("the deployment committed during the query: %v", err)
+		}
+	default:
+		t.Fatal("the query read nothing from the store")
+	}
+	if gotCount != count || !slices.Equal(gotIDs, ids) {
+		t.Errorf("during a commit: count %d and %d nodes, want %d and %v as before it", gotCount, len(gotIDs), count, ids)
+	}
+	if afterCount, afterIDs := page(); afterCount != count+1 || len(afterIDs) != count+1 {
+		t.Errorf("after it: count %d and %d nodes, want %d of each", afterCount, len(afterIDs), count+1)
+	}
+}
+
+// Ensure that a mutation's fields read what the fields before them wrote
+// (mutations read outside any snapshot): the second of two deployments
+// counts both, though the first one's fields read the store before the
+// second was written.
+func TestMutationReadsItsOwnWrites(t *testing.T) {
+	s := startServer(t, fixtureDoc(3))
+	token := s.tokenFor(t, userMaintainer)
+	const q = `mutation($a: CreateDeploymentInput!, $b: CreateDeploymentInput!) {
+  a: createDeployment(input: $a) { deployment { environment { deployments { count } } } }
+  b: createDeployment(input: $b) { deployment { environment { deployments { count } } } }
+}`
+	data := s.mustQuery(t, token, q, map[string]any{
+		"a": map[string]any{"projectId": "acme/app", "environment": "staging", "sha": sha(901), "ref": "main", "tag": false, "status": "RUNNING"},
+		"b": map[string]any{"projectId": "acme/app", "environment": "staging", "sha": sha(902), "ref": "main", "tag": false, "status": "RUNNING"},
+	})
+	count := func(alias string) int {
+		return int(data[alias].(map[string]any)["deployment"].(map[string]any)["environment"].(map[string]any)["deployments"].(map[string]any)["count"].(float64))
+	}
+	if a, b := count("a"), count("b"); b != a+1 {
+		t.Errorf("staging's deployments: %d after the first write, %d after the second, want one more", a, b)
+	}
 }

@@ -136,7 +136,14 @@ func newApp(ctx context.Context, c config, opts store.Options) (*app, error) {
 		return nil, err
 	}
 	m := observe.NewMetrics()
-	opts.OnTx = m.ObserveTx
+	if also := opts.OnTx; also != nil {
+		opts.OnTx = func(kind string, d time.Duration, err error) {
+			m.ObserveTx(kind, d, err)
+			also(kind, d, err)
+		}
+	} else {
+		opts.OnTx = m.ObserveTx
+	}
 	s, err := store.Open(c.db, opts)
 	if err != nil {
 		return nil, err

@@ -93,6 +93,7 @@ func NewHandler(s *store.Store, opts Options) *Handler {
 	// query whose request ends while it waits for its turn is counted as
 	// the error it answers.
 	use(newQueryTurns(opts.MaxRunningQueries, opts.Metrics))
+	use(querySnapshot{s}) // begun in the query's turn, ended before the next query's
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 	overHTTP := withDeadline(requestTimeout, opts.cors(authenticate(resolver, checkRequest(opts.MaxBodyBytes, srv))))

@@ -9,6 +9,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/deploygraph/deploygraph/graph/observe"
+	"github.com/deploygraph/deploygraph/store"
 )
 
 // DefaultMaxRunningQueries is how many queries run at once unless
@@ -46,10 +47,7 @@ func (*queryTurns) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptResponse runs a query in its turn. One whose request ends while
 // it waits (its deadline, or its client gone) does not run.
 func (q *queryTurns) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	if !graphql.HasOperationContext(ctx) {
-		return next(ctx)
-	}
-	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation != ast.Query {
+	if !isQuery(ctx) {
 		return next(ctx)
 	}
 	select {
@@ -60,6 +58,36 @@ func (q *queryTurns) InterceptResponse(ctx context.Context, next graphql.Respons
 		}
 	}
 	defer func() { <-q.turns }()
+	return next(ctx)
+}
+
+// isQuery reports whether ctx's operation is a query: one that only
+// reads.
+func isQuery(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	return op != nil && op.Operation == ast.Query
+}
+
+// querySnapshot has a query's reads share one read transaction
+// (store.WithSnapshot): they answer from one committed state, and a page
+// of deployments with its nested fields begins one transaction, not one
+// per batch. Mutations read in transactions of their own, so that a
+// field reads what the fields before it wrote, and so do subscriptions,
+// which live for as long as their client listens.
+type querySnapshot struct{ store *store.Store }
+
+func (querySnapshot) ExtensionName() string                   { return "QuerySnapshot" }
+func (querySnapshot) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (q querySnapshot) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !isQuery(ctx) {
+		return next(ctx)
+	}
+	ctx, end := q.store.WithSnapshot(ctx)
+	defer end()
 	return next(ctx)
 }
 

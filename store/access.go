@@ -79,7 +79,7 @@ func (s *Store) ListProjects(ctx context.Context, v Viewer, q ProjectQuery) (pag
 	if err != nil {
 		return page, 0, err
 	}
-	err = s.view(func(tx *bolt.Tx) error {
+	err = s.read(ctx, func(tx *bolt.Tx) error {
 		src := boltSource{b: tx.Bucket(bktProjects)}
 		if q.Membership {
 			src = boltSource{b: tx.Bucket(bktUserProjects), prefix: u64(v.UserID())}

@@ -277,7 +277,7 @@ func (p *deploymentPlan) count(r *deploymentReader) (int, error) {
 // transaction, index-aligned: pages[i] and errs[i] answer qs[i].
 func (s *Store) ListDeployments(ctx context.Context, qs []DeploymentQuery) (pages []Page[*Deployment], errs []error) {
 	pages, errs = make([]Page[*Deployment], len(qs)), make([]error, len(qs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		r := &deploymentReader{tx: tx}
 		for i, q := range qs {
 			p, err := q.plan(tx)
@@ -296,7 +296,7 @@ func (s *Store) ListDeployments(ctx context.Context, qs []DeploymentQuery) (page
 // kept counters.
 func (s *Store) CountDeployments(ctx context.Context, qs []DeploymentQuery) (counts []int, errs []error) {
 	counts, errs = make([]int, len(qs)), make([]error, len(qs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		r := &deploymentReader{tx: tx}
 		for i, q := range qs {
 			p, err := q.plan(tx)
@@ -321,7 +321,7 @@ type LastDeploymentKey struct {
 // id), for any other status the newest by id. Missing ones are nil.
 func (s *Store) LastDeployments(ctx context.Context, keys []LastDeploymentKey) ([]*Deployment, error) {
 	out := make([]*Deployment, len(keys))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		index, records := tx.Bucket(bktDeployIndex).Cursor(), tx.Bucket(bktDeployments).Cursor()
 		for i, k := range keys {
 			d, err := lastDeploymentIn(index, records, k.EnvironmentID, k.Status)
@@ -369,13 +369,13 @@ type IIDKey struct {
 
 // DeploymentsByIID loads deployments by project and iid (nil where missing).
 func (s *Store) DeploymentsByIID(ctx context.Context, keys []IIDKey) ([]*Deployment, error) {
-	return getManyByIndex[Deployment](s, bktDeployByIID, bktDeployments, keys)
+	return getManyByIndex[Deployment](ctx, s, bktDeployByIID, bktDeployments, keys)
 }
 
 // getManyByIndex loads records through a project|iid index.
-func getManyByIndex[T any](s *Store, index, bucket []byte, keys []IIDKey) ([]*T, error) {
+func getManyByIndex[T any](ctx context.Context, s *Store, index, bucket []byte, keys []IIDKey) ([]*T, error) {
 	out := make([]*T, len(keys))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		ids, records := tx.Bucket(index).Cursor(), tx.Bucket(bucket).Cursor()
 		for i, k := range keys {
 			id := lookupIDIn(ids, pair(k.ProjectID, k.IID))

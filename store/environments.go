@@ -84,7 +84,7 @@ func (q EnvironmentQuery) scan(tx *bolt.Tx) (source, matcher) {
 // transaction, index-aligned to qs.
 func (s *Store) ListEnvironments(ctx context.Context, qs []EnvironmentQuery) ([]Page[*Environment], []error) {
 	pages, errs := make([]Page[*Environment], len(qs)), make([]error, len(qs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, q := range qs {
 			pages[i], errs[i] = q.page(tx)
 		}
@@ -127,7 +127,7 @@ func (q EnvironmentQuery) page(tx *bolt.Tx) (Page[*Environment], error) {
 // CountEnvironments counts what each query matches, ignoring its page.
 func (s *Store) CountEnvironments(ctx context.Context, qs []EnvironmentQuery) ([]int, []error) {
 	counts, errs := make([]int, len(qs)), make([]error, len(qs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, q := range qs {
 			if errs[i] = q.check(); errs[i] != nil {
 				continue

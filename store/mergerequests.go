@@ -168,7 +168,7 @@ func (q MergeRequestQuery) filtered(r *mrReader) (memSource, map[int64]*MergeReq
 // transaction, index-aligned to qs.
 func (s *Store) ListMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]Page[*MergeRequest], []error) {
 	pages, errs := make([]Page[*MergeRequest], len(qs)), make([]error, len(qs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		r := newMRReader(tx)
 		for i, q := range qs {
 			pages[i], errs[i] = q.page(r)
@@ -204,7 +204,7 @@ func (q MergeRequestQuery) page(r *mrReader) (Page[*MergeRequest], error) {
 // CountMergeRequests counts what each query matches, ignoring its page.
 func (s *Store) CountMergeRequests(ctx context.Context, qs []MergeRequestQuery) ([]int, []error) {
 	counts, errs := make([]int, len(qs)), make([]error, len(qs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		r := newMRReader(tx)
 		for i, q := range qs {
 			src, _, err := q.filtered(r)

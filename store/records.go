@@ -9,9 +9,9 @@ import (
 
 // getMany loads records by id in one read transaction, index-aligned to
 // ids; missing records are nil.
-func getMany[T any](s *Store, bucket []byte, ids []int64) ([]*T, error) {
+func getMany[T any](ctx context.Context, s *Store, bucket []byte, ids []int64) ([]*T, error) {
 	out := make([]*T, len(ids))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		records := tx.Bucket(bucket).Cursor()
 		for i, id := range ids {
 			v, err := getByIDIn[T](records, bucket, id)
@@ -27,53 +27,53 @@ func getMany[T any](s *Store, bucket []byte, ids []int64) ([]*T, error) {
 
 // Users loads users by id (nil where missing).
 func (s *Store) Users(ctx context.Context, ids []int64) ([]*User, error) {
-	return getMany[User](s, bktUsers, ids)
+	return getMany[User](ctx, s, bktUsers, ids)
 }
 
 // Groups loads groups by id (nil where missing).
 func (s *Store) Groups(ctx context.Context, ids []int64) ([]*Group, error) {
-	return getMany[Group](s, bktGroups, ids)
+	return getMany[Group](ctx, s, bktGroups, ids)
 }
 
 // Projects loads projects by id (nil where missing).
 func (s *Store) Projects(ctx context.Context, ids []int64) ([]*Project, error) {
-	return getMany[Project](s, bktProjects, ids)
+	return getMany[Project](ctx, s, bktProjects, ids)
 }
 
 // Environments loads environments by id (nil where missing).
 func (s *Store) Environments(ctx context.Context, ids []int64) ([]*Environment, error) {
-	return getMany[Environment](s, bktEnvironments, ids)
+	return getMany[Environment](ctx, s, bktEnvironments, ids)
 }
 
 // Deployments loads deployments by id (nil where missing).
 func (s *Store) Deployments(ctx context.Context, ids []int64) ([]*Deployment, error) {
-	return getMany[Deployment](s, bktDeployments, ids)
+	return getMany[Deployment](ctx, s, bktDeployments, ids)
 }
 
 // Jobs loads CI jobs by id (nil where missing).
 func (s *Store) Jobs(ctx context.Context, ids []int64) ([]*Job, error) {
-	return getMany[Job](s, bktJobs, ids)
+	return getMany[Job](ctx, s, bktJobs, ids)
 }
 
 // Pipelines loads pipelines by id (nil where missing).
 func (s *Store) Pipelines(ctx context.Context, ids []int64) ([]*Pipeline, error) {
-	return getMany[Pipeline](s, bktPipelines, ids)
+	return getMany[Pipeline](ctx, s, bktPipelines, ids)
 }
 
 // MergeRequests loads merge requests by id (nil where missing).
 func (s *Store) MergeRequests(ctx context.Context, ids []int64) ([]*MergeRequest, error) {
-	return getMany[MergeRequest](s, bktMergeRequests, ids)
+	return getMany[MergeRequest](ctx, s, bktMergeRequests, ids)
 }
 
 // AccessTokens loads access tokens by id (nil where missing).
 func (s *Store) AccessTokens(ctx context.Context, ids []int64) ([]*AccessToken, error) {
-	return getMany[AccessToken](s, bktTokens, ids)
+	return getMany[AccessToken](ctx, s, bktTokens, ids)
 }
 
 // Commits loads commits by sha (nil where unknown).
 func (s *Store) Commits(ctx context.Context, shas []string) ([]*Commit, error) {
 	out := make([]*Commit, len(shas))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, sha := range shas {
 			var c Commit
 			ok, err := getJSON(tx, bktCommits, []byte(strings.ToLower(sha)), &c)
@@ -105,7 +105,7 @@ func lookupIDIn(index *bolt.Cursor, key []byte) int64 {
 // UserByUsername finds a user by username, case-insensitively, or nil.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
 	var u *User
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		var err error
 		u, err = userByUsername(tx, username)
 		return err
@@ -131,6 +131,9 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 		return &p, nil
 	}
 	var p *Project
+	// In a transaction of its own, never ctx's snapshot: an answer kept
+	// with writes must be read after writes was, and a snapshot may have
+	// begun before.
 	err := s.view(func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktProjectByPath, []byte(path))
 		if id == 0 {
@@ -149,7 +152,7 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 // GroupByPath finds a group by its full path, case-insensitively, or nil.
 func (s *Store) GroupByPath(ctx context.Context, fullPath string) (*Group, error) {
 	var g *Group
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktGroupByPath, []byte(strings.ToLower(fullPath)))
 		if id == 0 {
 			return nil
@@ -177,7 +180,7 @@ func (e *Environment) Key() EnvironmentKey {
 // missing).
 func (s *Store) EnvironmentsByName(ctx context.Context, keys []EnvironmentKey) ([]*Environment, error) {
 	out := make([]*Environment, len(keys))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, k := range keys {
 			var err error
 			if out[i], err = environmentByName(tx, k.ProjectID, k.Name); err != nil {
@@ -201,13 +204,13 @@ func environmentByName(tx *bolt.Tx, projectID int64, name string) (*Environment,
 // MergeRequestsByIID loads merge requests by project and iid (nil where
 // missing).
 func (s *Store) MergeRequestsByIID(ctx context.Context, keys []IIDKey) ([]*MergeRequest, error) {
-	return getManyByIndex[MergeRequest](s, bktMRByIID, bktMergeRequests, keys)
+	return getManyByIndex[MergeRequest](ctx, s, bktMRByIID, bktMergeRequests, keys)
 }
 
 // Approvals loads each deployment's approvals, index-aligned to ids.
 func (s *Store) Approvals(ctx context.Context, deploymentIDs []int64) ([][]Approval, error) {
 	out := make([][]Approval, len(deploymentIDs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktApprovals).Cursor()
 		for i, id := range deploymentIDs {
 			var err error
@@ -243,7 +246,7 @@ func approvalsIn(c *bolt.Cursor, deploymentID int64) ([]Approval, error) {
 // where the name is not protected).
 func (s *Store) ProtectedEnvironments(ctx context.Context, keys []EnvironmentKey) ([]*ProtectedEnvironment, error) {
 	out := make([]*ProtectedEnvironment, len(keys))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, k := range keys {
 			var pe ProtectedEnvironment
 			ok, err := getJSON(tx, bktProtected, join(u64(k.ProjectID), []byte(k.Name)), &pe)
@@ -263,7 +266,7 @@ func (s *Store) ProtectedEnvironments(ctx context.Context, keys []EnvironmentKey
 // by name.
 func (s *Store) ProjectProtectedEnvironments(ctx context.Context, projectIDs []int64) ([][]ProtectedEnvironment, error) {
 	out := make([][]ProtectedEnvironment, len(projectIDs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, pid := range projectIDs {
 			prefix := u64(pid)
 			c := tx.Bucket(bktProtected).Cursor()
@@ -289,7 +292,7 @@ type MemberKey struct {
 // member).
 func (s *Store) MemberLevels(ctx context.Context, keys []MemberKey) ([]AccessLevel, error) {
 	out := make([]AccessLevel, len(keys))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, k := range keys {
 			out[i] = memberLevel(tx, k.ProjectID, k.UserID)
 		}
@@ -308,7 +311,7 @@ func memberLevel(tx *bolt.Tx, projectID, userID int64) AccessLevel {
 // UserGroupIDs lists the groups each user belongs to.
 func (s *Store) UserGroupIDs(ctx context.Context, userIDs []int64) ([][]int64, error) {
 	out := make([][]int64, len(userIDs))
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		for i, uid := range userIDs {
 			out[i] = userGroupIDs(tx, uid)
 		}

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A query reads the store many times: a page, its count, and a batch for
+// each nested field. WithSnapshot lets those reads share one read
+// transaction, begun by the first of them, so that they answer from one
+// committed state (a page's count and its nodes agree, and a deployment
+// and its approvals are from the same commit) and pay for one transaction
+// instead of one each.
+//
+// bbolt's transactions are not safe for use by several goroutines at once,
+// and a query's items resolve on several: the reads take turns with the
+// snapshot's lock. A read that comes after the snapshot ended (a goroutine
+// the query left behind) reads in a transaction of its own.
+//
+// IMPORTANT: only for work that does not write. A write transaction that
+// must grow the file's mapping waits for every read transaction to end, so
+// a goroutine that holds a snapshot open and then waits for a write would
+// wait for itself.
+type snapshot struct {
+	store *Store
+	mu    sync.Mutex
+	tx    *bolt.Tx // begun by the first read
+	ended bool
+}
+
+type snapshotKey struct{}
+
+// WithSnapshot returns a context whose reads of s (and its children's)
+// share one read transaction until end is called; end must be called,
+// since an open read transaction keeps the pages it reads from being
+// reused.
+func (s *Store) WithSnapshot(ctx context.Context) (_ context.Context, end func()) {
+	snap := &snapshot{store: s}
+	return context.WithValue(ctx, snapshotKey{}, snap), snap.end
+}
+
+// read runs fn in the snapshot's transaction, beginning it if it is the
+// first read, or in a transaction of its own once the snapshot ended.
+func (p *snapshot) read(fn func(tx *bolt.Tx) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return p.store.db.View(fn)
+	}
+	if p.tx == nil {
+		tx, err := p.store.db.Begin(false)
+		if err != nil {
+			return err
+		}
+		p.tx = tx
+	}
+	return fn(p.tx)
+}
+
+func (p *snapshot) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tx != nil {
+		_ = p.tx.Rollback() // a read transaction has nothing to undo
+		p.tx = nil
+	}
+	p.ended = true
+}
+
+// read runs fn in ctx's snapshot of s when it carries one (WithSnapshot),
+// else in a read transaction of its own, like view.
+func (s *Store) read(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	snap, ok := ctx.Value(snapshotKey{}).(*snapshot)
+	if !ok || snap.store != s {
+		return s.view(fn)
+	}
+	s.reads.Add(1)
+	return s.onTx.run(TxRead, func() error { return snap.read(fn) })
+}

@@ -1,0 +1,97 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/deploygraph/deploygraph/store"
+)
+
+// snapshotView is what one reader sees of project 1's deployments.
+type snapshotView struct {
+	count int
+	ids   []int64
+	found bool // the deployment asked for by id
+}
+
+func viewDeployments(t *testing.T, ctx context.Context, s *store.Store, id int64) snapshotView {
+	t.Helper()
+	q := []store.DeploymentQuery{{ProjectID: 1, Page: store.PageArgs{First: ptr(100)}}}
+	counts, errs := s.CountDeployments(ctx, q)
+	mustNoErrs(t, errs)
+	pages, errs := s.ListDeployments(ctx, q)
+	mustNoErrs(t, errs)
+	v := snapshotView{count: counts[0]}
+	for _, d := range pages[0].Items {
+		v.ids = append(v.ids, d.ID)
+	}
+	v.found = must(s.Deployments(ctx, []int64{id}))[0] != nil
+	return v
+}
+
+// Ensure that the reads made through a snapshot answer from the state its
+// first read saw, whatever commits after it, and that once it ends they
+// read the store as it is.
+func TestSnapshotReadsOneState(t *testing.T) {
+	ctx := context.Background()
+	s, _, as := openDeployStore(t)
+	snap, end := s.WithSnapshot(ctx)
+	first := viewDeployments(t, snap, s, 0)
+
+	d, err := s.CreateDeployment(ctx, as["dev"], store.NewDeployment{ProjectID: 1, Environment: "staging", SHA: sha(2), Ref: "main", Status: store.StatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.found = false // d was not there
+	if got := viewDeployments(t, snap, s, d.ID); !equalViews(got, first) {
+		t.Errorf("through the snapshot after a commit: got %+v, want %+v as before it", got, first)
+	}
+	now := viewDeployments(t, ctx, s, d.ID)
+	if now.count != first.count+1 || !now.found || !slices.Contains(now.ids, d.ID) {
+		t.Errorf("without the snapshot: got %+v, want the new deployment %d counted and found", now, d.ID)
+	}
+	end()
+	if got := viewDeployments(t, snap, s, d.ID); !equalViews(got, now) {
+		t.Errorf("through the snapshot once ended: got %+v, want %+v", got, now)
+	}
+	end() // a second end is harmless
+}
+
+// Ensure that a snapshot's reads from many goroutines at once, while
+// writes commit, each see its one state.
+func TestSnapshotSharedByGoroutines(t *testing.T) {
+	ctx := context.Background()
+	s, _, as := openDeployStore(t)
+	snap, end := s.WithSnapshot(ctx)
+	defer end()
+	want := viewDeployments(t, snap, s, 0)
+
+	var wg sync.WaitGroup
+	views := make([]snapshotView, 16)
+	for i := range views {
+		wg.Go(func() { views[i] = viewDeployments(t, snap, s, 0) })
+	}
+	for i := range 8 {
+		wg.Go(func() {
+			_, err := s.CreateDeployment(ctx, as["dev"], store.NewDeployment{ProjectID: 1, Environment: "staging", SHA: sha(10 + i), Ref: "main", Status: store.StatusRunning})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, got := range views {
+		if !equalViews(got, want) {
+			t.Errorf("reader %d: got %+v, want %+v", i, got, want)
+		}
+	}
+	if got := countDeployments(t, s); got != want.count+8 {
+		t.Errorf("after the writes: %d deployments, want %d", got, want.count+8)
+	}
+}
+
+func equalViews(a, b snapshotView) bool {
+	return a.count == b.count && a.found == b.found && slices.Equal(a.ids, b.ids)
+}
