@@ -131,10 +131,12 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 		return &p, nil
 	}
 	var p *Project
-	// In a transaction of its own, never ctx's snapshot: an answer kept
-	// with writes must be read after writes was, and a snapshot may have
-	// begun before.
-	err := s.view(func(tx *bolt.Tx) error {
+	// An answer kept with writes must be read after writes was loaded,
+	// which a snapshot (begun before, perhaps) does not promise: one read
+	// through ctx's snapshot is not kept. It is read there nonetheless, not
+	// in a transaction of its own: see snapshot's IMPORTANT.
+	keep := s.snapshotIn(ctx) == nil
+	err := s.read(ctx, func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktProjectByPath, []byte(path))
 		if id == 0 {
 			return nil
@@ -143,7 +145,7 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 		p, err = getByID[Project](tx, bktProjects, id)
 		return err
 	})
-	if err == nil && p != nil {
+	if keep && err == nil && p != nil {
 		s.projectPaths.put(path, writes, *p)
 	}
 	return p, err

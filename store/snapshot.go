@@ -19,10 +19,12 @@ import (
 // snapshot's lock. A read that comes after the snapshot ended (a goroutine
 // the query left behind) reads in a transaction of its own.
 //
-// IMPORTANT: only for work that does not write. A write transaction that
-// must grow the file's mapping waits for every read transaction to end, so
-// a goroutine that holds a snapshot open and then waits for a write would
-// wait for itself.
+// IMPORTANT: only for work that does not write, and whose reads all go
+// through the snapshot. A write transaction that must grow the file's
+// mapping waits for every read transaction to end, and while it waits no
+// read transaction can begin: a goroutine that holds a snapshot open and
+// then waits for a write, or begins a transaction of its own, would wait
+// for itself.
 type snapshot struct {
 	store *Store
 	mu    sync.Mutex
@@ -72,10 +74,18 @@ func (p *snapshot) end() {
 // read runs fn in ctx's snapshot of s when it carries one (WithSnapshot),
 // else in a read transaction of its own, like view.
 func (s *Store) read(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	snap, ok := ctx.Value(snapshotKey{}).(*snapshot)
-	if !ok || snap.store != s {
+	snap := s.snapshotIn(ctx)
+	if snap == nil {
 		return s.view(fn)
 	}
 	s.reads.Add(1)
 	return s.onTx.run(TxRead, func() error { return snap.read(fn) })
+}
+
+// snapshotIn returns ctx's snapshot of s, or nil.
+func (s *Store) snapshotIn(ctx context.Context) *snapshot {
+	if snap, ok := ctx.Value(snapshotKey{}).(*snapshot); ok && snap.store == s {
+		return snap
+	}
+	return nil
 }

@@ -95,3 +95,26 @@ func TestSnapshotSharedByGoroutines(t *testing.T) {
 func equalViews(a, b snapshotView) bool {
 	return a.count == b.count && a.found == b.found && slices.Equal(a.ids, b.ids)
 }
+
+// Ensure that a project found by its path through a snapshot is the
+// snapshot's, and is not kept as the answer for reads that come after
+// it: there the project is as it is now.
+func TestProjectByPathInSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s, _, as := openDeployStore(t)
+	snap, end := s.WithSnapshot(ctx)
+	defer end()
+	if _, err := s.Users(snap, []int64{1}); err != nil { // begins it
+		t.Fatal(err)
+	}
+	public := store.Public
+	if _, err := s.UpdateProject(ctx, as["root"], store.ProjectUpdate{ProjectID: 1, Visibility: &public}); err != nil {
+		t.Fatal(err)
+	}
+	if p := must(s.ProjectByPath(snap, "acme/app")); p.Visibility != store.Private {
+		t.Errorf("through the snapshot: %s, want private as when it began", p.Visibility)
+	}
+	if p := must(s.ProjectByPath(ctx, "acme/app")); p.Visibility != store.Public {
+		t.Errorf("without it, after: %s, want public", p.Visibility)
+	}
+}
