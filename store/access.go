@@ -156,8 +156,8 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*User, error) 
 		tok   *AccessToken
 		touch bool
 	)
-	writes := s.keptWrites.Load() // before the state it describes is read
-	err := s.view(func(tx *bolt.Tx) error {
+	// Never in a snapshot: a sign-in may write (touch, below).
+	writes, err := s.readKept(context.Background(), func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktTokenByHash, hash)
 		if id == 0 {
 			return nil

@@ -131,12 +131,10 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 		return &p, nil
 	}
 	var p *Project
-	// An answer kept with writes must be read after writes was loaded,
-	// which a snapshot (begun before, perhaps) does not promise: one read
-	// through ctx's snapshot is not kept. It is read there nonetheless, not
-	// in a transaction of its own: see snapshot's IMPORTANT.
-	keep := s.snapshotIn(ctx) == nil
-	err := s.read(ctx, func(tx *bolt.Tx) error {
+	// Read through ctx's snapshot, if any (see snapshot's IMPORTANT), and
+	// kept with the count of kept writes from before its transaction
+	// began, which may be older than writes.
+	readAfter, err := s.readKept(ctx, func(tx *bolt.Tx) error {
 		id := lookupID(tx, bktProjectByPath, []byte(path))
 		if id == 0 {
 			return nil
@@ -145,8 +143,8 @@ func (s *Store) ProjectByPath(ctx context.Context, fullPath string) (*Project, e
 		p, err = getByID[Project](tx, bktProjects, id)
 		return err
 	})
-	if keep && err == nil && p != nil {
-		s.projectPaths.put(path, writes, *p)
+	if err == nil && p != nil {
+		s.projectPaths.put(path, readAfter, *p)
 	}
 	return p, err
 }

@@ -29,7 +29,10 @@ type snapshot struct {
 	store *Store
 	mu    sync.Mutex
 	tx    *bolt.Tx // begun by the first read
-	ended bool
+	// keptWrites is the store's count of kept writes before tx began,
+	// which answers read in it are kept with (see kept.go).
+	keptWrites uint64
+	ended      bool
 }
 
 type snapshotKey struct{}
@@ -44,21 +47,23 @@ func (s *Store) WithSnapshot(ctx context.Context) (_ context.Context, end func()
 }
 
 // read runs fn in the snapshot's transaction, beginning it if it is the
-// first read, or in a transaction of its own once the snapshot ended.
-func (p *snapshot) read(fn func(tx *bolt.Tx) error) error {
+// first read, or in a transaction of its own once the snapshot ended; it
+// returns the store's count of kept writes before that transaction began.
+func (p *snapshot) read(fn func(tx *bolt.Tx) error) (keptWrites uint64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended {
-		return p.store.db.View(fn)
+		return p.store.viewOwn(fn)
 	}
 	if p.tx == nil {
+		writes := p.store.keptWrites.Load()
 		tx, err := p.store.db.Begin(false)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		p.tx = tx
+		p.tx, p.keptWrites = tx, writes
 	}
-	return fn(p.tx)
+	return p.keptWrites, fn(p.tx)
 }
 
 func (p *snapshot) end() {
@@ -72,14 +77,34 @@ func (p *snapshot) end() {
 }
 
 // read runs fn in ctx's snapshot of s when it carries one (WithSnapshot),
-// else in a read transaction of its own, like view.
+// else in a read transaction of its own.
 func (s *Store) read(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	snap := s.snapshotIn(ctx)
-	if snap == nil {
-		return s.view(fn)
-	}
+	_, err := s.readKept(ctx, fn)
+	return err
+}
+
+// readKept is read for an answer to keep (see kept.go): it also returns the
+// store's count of kept writes before fn's transaction began, which the
+// answer is kept with.
+func (s *Store) readKept(ctx context.Context, fn func(tx *bolt.Tx) error) (keptWrites uint64, err error) {
 	s.reads.Add(1)
-	return s.onTx.run(TxRead, func() error { return snap.read(fn) })
+	err = s.onTx.run(TxRead, func() error {
+		var err error
+		if snap := s.snapshotIn(ctx); snap != nil {
+			keptWrites, err = snap.read(fn)
+		} else {
+			keptWrites, err = s.viewOwn(fn)
+		}
+		return err
+	})
+	return keptWrites, err
+}
+
+// viewOwn runs fn in a read transaction of its own, and returns the
+// store's count of kept writes before it began.
+func (s *Store) viewOwn(fn func(tx *bolt.Tx) error) (keptWrites uint64, err error) {
+	keptWrites = s.keptWrites.Load()
+	return keptWrites, s.db.View(fn)
 }
 
 // snapshotIn returns ctx's snapshot of s, or nil.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -45,7 +46,7 @@ func TestSnapshotReadsOneState(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.found = false // d was not there
-	if got := viewDeployments(t, snap, s, d.ID); !equalViews(got, first) {
+	if got := viewDeployments(t, snap, s, d.ID); !reflect.DeepEqual(got, first) {
 		t.Errorf("through the snapshot after a commit: got %+v, want %+v as before it", got, first)
 	}
 	now := viewDeployments(t, ctx, s, d.ID)
@@ -53,7 +54,7 @@ func TestSnapshotReadsOneState(t *testing.T) {
 		t.Errorf("without the snapshot: got %+v, want the new deployment %d counted and found", now, d.ID)
 	}
 	end()
-	if got := viewDeployments(t, snap, s, d.ID); !equalViews(got, now) {
+	if got := viewDeployments(t, snap, s, d.ID); !reflect.DeepEqual(got, now) {
 		t.Errorf("through the snapshot once ended: got %+v, want %+v", got, now)
 	}
 	end() // a second end is harmless
@@ -83,17 +84,13 @@ func TestSnapshotSharedByGoroutines(t *testing.T) {
 	}
 	wg.Wait()
 	for i, got := range views {
-		if !equalViews(got, want) {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("reader %d: got %+v, want %+v", i, got, want)
 		}
 	}
 	if got := countDeployments(t, s); got != want.count+8 {
 		t.Errorf("after the writes: %d deployments, want %d", got, want.count+8)
 	}
-}
-
-func equalViews(a, b snapshotView) bool {
-	return a.count == b.count && a.found == b.found && slices.Equal(a.ids, b.ids)
 }
 
 // Ensure that a project found by its path through a snapshot is the
@@ -116,5 +113,19 @@ func TestProjectByPathInSnapshot(t *testing.T) {
 	}
 	if p := must(s.ProjectByPath(ctx, "acme/app")); p.Visibility != store.Public {
 		t.Errorf("without it, after: %s, want public", p.Visibility)
+	}
+}
+
+// Ensure that a project found by its path through a snapshot with no
+// write since it began is kept: the next request finds it without a read.
+func TestProjectByPathKeptFromSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := openDeployStore(t)
+	snap, end := s.WithSnapshot(ctx)
+	defer end()
+	must(s.ProjectByPath(snap, "acme/app"))
+	reads := s.Reads()
+	if p := must(s.ProjectByPath(ctx, "acme/app")); p == nil || s.Reads() != reads {
+		t.Errorf("after a read through the snapshot: %d more reads for %v, want the kept project", s.Reads()-reads, p)
 	}
 }

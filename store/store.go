@@ -285,9 +285,10 @@ func (s *Store) Check() error {
 	})
 }
 
+// view runs fn in a read transaction of its own, never a snapshot's (see
+// read).
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	s.reads.Add(1)
-	return s.onTx.run(TxRead, func() error { return s.db.View(fn) })
+	return s.read(context.Background(), fn)
 }
 
 // update runs fn in a write transaction; what it changes is published
